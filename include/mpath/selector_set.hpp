@@ -1,0 +1,111 @@
+#pragma once
+// A compile-time list of selectors, and `any_selector`, which lets a table name pick one of them
+// at run time without virtual calls.
+
+#include <mpath/path_selector.hpp>
+
+#include <array>
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace mpath::inline v0 {
+
+template <PathSelector... Ss> struct selector_set {
+  static constexpr std::size_t size = sizeof...(Ss);
+  static constexpr std::size_t npos = ~std::size_t{0};
+  static constexpr std::array<std::string_view, size> names{std::string_view(Ss::name)...};
+
+  /// Index of the selector called `name` (case-sensitive, as the kernel's registry), or npos.
+  static constexpr std::size_t find(std::string_view name) noexcept {
+    for (std::size_t i = 0; i < size; ++i)
+      if (names[i] == name)
+        return i;
+    return npos;
+  }
+};
+
+template <class Set> class any_selector;
+
+/// One selector out of a set, chosen by name at run time. It satisfies PathSelector itself except
+/// for being named at run time, so a priority group can hold it like any selector.
+template <PathSelector... Ss> class any_selector<selector_set<Ss...>> {
+public:
+  using set = selector_set<Ss...>;
+
+  /// Chooses the selector by name and hands it the group's selector arguments.
+  result<void> create(std::string_view selector_name, std::span<const std::string> args) {
+    std::size_t i = set::find(selector_name);
+    if (i == set::npos)
+      return einval("unknown path selector type");
+    if (!emplace_at<0>(i, args))
+      return einval("path selector constructor failed"); // the kernel replaces the selector's text
+    return {};
+  }
+
+  std::string_view name() const noexcept {
+    return visit([](const auto& s) { return std::string_view(std::remove_cvref_t<decltype(s)>::name); });
+  }
+  unsigned table_args() const noexcept {
+    return visit([](const auto& s) { return unsigned(std::remove_cvref_t<decltype(s)>::table_args); });
+  }
+  unsigned info_args() const noexcept {
+    return visit([](const auto& s) { return unsigned(std::remove_cvref_t<decltype(s)>::info_args); });
+  }
+
+  result<void> add_path(std::span<const std::string> args) {
+    return visit([&](auto& s) { return s.add_path(args); });
+  }
+  path_index select(std::uint64_t nr_bytes, std::uint64_t now_ns) noexcept {
+    return visit([&](auto& s) noexcept { return s.select(nr_bytes, now_ns); });
+  }
+  void fail_path(path_index p) noexcept {
+    visit([&](auto& s) noexcept { s.fail_path(p); });
+  }
+  int reinstate_path(path_index p) noexcept {
+    return visit([&](auto& s) noexcept { return s.reinstate_path(p); });
+  }
+  void start_io(path_index p, std::uint64_t nr_bytes) noexcept {
+    visit([&](auto& s) noexcept {
+      if constexpr (AccountingSelector<std::remove_cvref_t<decltype(s)>>)
+        s.start_io(p, nr_bytes);
+    });
+  }
+  void end_io(path_index p, std::uint64_t nr_bytes, std::uint64_t start_ns, std::uint64_t now_ns) noexcept {
+    visit([&](auto& s) noexcept {
+      if constexpr (AccountingSelector<std::remove_cvref_t<decltype(s)>>)
+        s.end_io(p, nr_bytes, start_ns, now_ns);
+    });
+  }
+  void group_status(std::string& out) const {
+    visit([&](const auto& s) { s.group_status(out); });
+  }
+  void path_status(path_index p, status_type type, std::string& out) const {
+    visit([&](const auto& s) { s.path_status(p, type, out); });
+  }
+
+  /// The concrete selector, for tests and diagnostics.
+  template <class S> S* get_if() noexcept { return std::get_if<S>(&v_); }
+  template <class S> const S* get_if() const noexcept { return std::get_if<S>(&v_); }
+
+private:
+  template <std::size_t I> bool emplace_at(std::size_t i, std::span<const std::string> args) {
+    if constexpr (I < sizeof...(Ss)) {
+      if (i != I)
+        return emplace_at<I + 1>(i, args);
+      auto& s = v_.template emplace<I>();
+      return s.create(args).has_value();
+    } else {
+      return false;
+    }
+  }
+
+  template <class F> decltype(auto) visit(F&& f) { return std::visit(std::forward<F>(f), v_); }
+  template <class F> decltype(auto) visit(F&& f) const { return std::visit(std::forward<F>(f), v_); }
+
+  // Until create() runs this holds a default-constructed first selector, which sees no I/O.
+  std::variant<Ss...> v_;
+};
+
+} // namespace mpath::inline v0

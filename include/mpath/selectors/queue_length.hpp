@@ -1,0 +1,97 @@
+#pragma once
+// "queue-length" (kernel-target.md §5.2): the valid path with the fewest I/Os in flight.
+
+#include <mpath/detail/sync.hpp>
+#include <mpath/selectors/detail/path_list.hpp>
+
+#include <atomic>
+#include <mutex>
+
+namespace mpath::inline v0::selectors {
+
+/// Locking: a spinlock around the valid list for select/fail/reinstate; the in-flight counters
+/// are atomics so start_io/end_io never take it (as the kernel's atomic_t counters).
+class queue_length {
+public:
+  static constexpr std::string_view name = "queue-length";
+  static constexpr unsigned table_args = 1;
+  static constexpr unsigned info_args = 1;
+
+  result<void> create(std::span<const std::string>) { return {}; }
+
+  result<void> add_path(std::span<const std::string> args) {
+    auto repeat = detail::read_repeat_count(args, 1, "queue-length ps");
+    if (!repeat)
+      return std::move(repeat).err();
+    paths_.emplace_back(*repeat);
+    list_.add_tail(path_index(list_.size()));
+    return {};
+  }
+
+  path_index select(std::uint64_t, std::uint64_t) noexcept {
+    std::lock_guard guard(lock_);
+    if (path_index again = repeat_.reuse(); again != no_path)
+      return again;
+    const auto& valid = list_.valid();
+    std::size_t best = valid.size();
+    std::int64_t best_count = 0;
+    for (std::size_t i = 0; i < valid.size(); ++i) {
+      std::int64_t n = paths_[valid[i]].in_flight.load(std::memory_order_relaxed);
+      if (best == valid.size() || n < best_count) {
+        best = i;
+        best_count = n;
+        if (n == 0)
+          break; // nothing beats an idle path
+      }
+    }
+    if (best == valid.size())
+      return no_path;
+    path_index p = valid[best];
+    list_.move_to_tail(best); // ties rotate evenly
+    repeat_.chose(p, paths_[p].repeat_count);
+    return p;
+  }
+
+  void fail_path(path_index p) noexcept {
+    std::lock_guard guard(lock_);
+    repeat_.forget(p);
+    list_.fail(p);
+  }
+  int reinstate_path(path_index p) noexcept {
+    std::lock_guard guard(lock_);
+    list_.reinstate(p, /*at_head=*/false);
+    return 0;
+  }
+
+  void start_io(path_index p, std::uint64_t) noexcept { paths_[p].in_flight.fetch_add(1, std::memory_order_relaxed); }
+  void end_io(path_index p, std::uint64_t, std::uint64_t, std::uint64_t) noexcept {
+    paths_[p].in_flight.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  void group_status(std::string& out) const { mpath::detail::status_writer(out).number(0); }
+  void path_status(path_index p, status_type type, std::string& out) const {
+    mpath::detail::status_writer w(out);
+    if (type == status_type::info)
+      w.signed_number(std::int32_t(paths_[p].in_flight.load(std::memory_order_relaxed)));
+    else
+      w.number(paths_[p].repeat_count);
+  }
+
+  std::int64_t in_flight(path_index p) const noexcept { return paths_[p].in_flight.load(std::memory_order_relaxed); }
+
+private:
+  struct alignas(64) path_info {
+    explicit path_info(std::uint32_t repeat) : repeat_count(repeat) {}
+    // Only moved while paths are added, before any I/O.
+    path_info(path_info&& o) noexcept : in_flight(o.in_flight.load()), repeat_count(o.repeat_count) {}
+    std::atomic<std::int64_t> in_flight{0};
+    std::uint32_t repeat_count;
+  };
+
+  spinlock lock_;
+  detail::path_list list_;
+  detail::repeat_state repeat_;
+  std::vector<path_info> paths_;
+};
+
+} // namespace mpath::inline v0::selectors
