@@ -1,0 +1,1120 @@
+#pragma once
+// The engine: the dm-multipath target's state machine (kernel-target.md §2-4) over a user-supplied
+// backend, executor and lock. Everything about path choice, failover, pg_init, queue_if_no_path,
+// suspend, messages and status lives in this one class.
+//
+// Locking, as in the kernel since the 2016 rework (§4.11): the current path and group are atomic
+// pointers and the flags an atomic word, read without the lock on the I/O path; every write to
+// them happens under `lock_`. In steady state (a current group, QUEUE_IO clear) submit and
+// complete take no engine lock and allocate nothing. No backend, handler or event callback is
+// ever made with `lock_` held; executor post/cancel may be (they must not call back inline).
+
+#include <mpath/detail/text.hpp>
+#include <mpath/error.hpp>
+#include <mpath/executor.hpp>
+#include <mpath/hw_handler.hpp>
+#include <mpath/io.hpp>
+#include <mpath/io_backend.hpp>
+#include <mpath/path.hpp>
+#include <mpath/priority_group.hpp>
+#include <mpath/selector_set.hpp>
+#include <mpath/selectors.hpp>
+#include <mpath/table.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace mpath::inline v0 {
+
+/// Compile-time choices of an engine; derive from it to change one.
+struct default_traits {
+  using selectors = default_selectors;
+  using hw_handlers = hw_handler_set<>;
+  using lock_type = std::mutex;
+};
+
+/// Run-time options that the kernel keeps as module parameters.
+struct engine_options {
+  /// kernel-target.md §4.8; 0 = off.
+  std::uint32_t queue_if_no_path_timeout_secs = 0;
+};
+
+/// Waiting strategy for `postsuspend`/`shutdown` while activations drain: the default yields; a
+/// single-threaded simulation passes a function that runs its executor.
+struct yield_drive {
+  void operator()() const noexcept { std::this_thread::yield(); }
+};
+
+template <IoBackend Backend, Executor Exec, class Traits = default_traits> class multipath {
+public:
+  using backend_type = Backend;
+  using executor_type = Exec;
+  using handle_type = typename Backend::handle_type;
+  using io_type = typename Backend::io_type;
+  using path_type = basic_path<handle_type>;
+  using selector_type = any_selector<typename Traits::selectors>;
+  using group_type = basic_priority_group<selector_type, path_type>;
+  using handler_type = any_hw_handler<typename Traits::hw_handlers, path_type>;
+  using lock_type = typename Traits::lock_type;
+
+  /// Builds an engine from target parameters (or a full `<start> <len> multipath ...` line).
+  static result<std::unique_ptr<multipath>> create(Backend& backend, Exec& exec, std::string_view table_text,
+                                                   engine_options options = {}) {
+    auto t = parse_table<typename Traits::selectors>(table_text);
+    if (!t)
+      return std::move(t).err();
+    return create(backend, exec, *t, options);
+  }
+
+  static result<std::unique_ptr<multipath>> create(Backend& backend, Exec& exec, const table& t,
+                                                   engine_options options = {}) {
+    std::unique_ptr<multipath> m(new multipath(backend, exec, t, options));
+    if (auto r = m->construct(t); !r)
+      return std::move(r).err();
+    return m;
+  }
+
+  multipath(const multipath&) = delete;
+  multipath& operator=(const multipath&) = delete;
+  ~multipath() { shutdown(); }
+
+  // ---------------------------------------------------------------- the I/O path
+
+  /// Maps a new I/O (kernel-target.md §4.3, and bio mode). Set `io.nr_bytes` first.
+  disposition submit(io_type& io) noexcept {
+    io.path_ = nullptr;
+    if (suspend_state_.load(std::memory_order_acquire) == suspend_state::suspended) {
+      if (mode_ == queue_mode::request)
+        return disposition::delay_requeue; // DM core would hold it until resume
+      std::lock_guard guard(lock_);
+      pushed_back_.push_back(io);
+      return disposition::queued;
+    }
+    return mode_ == queue_mode::bio ? map_bio(io) : map_request(io);
+  }
+
+  /// Reports the backend's completion of an I/O it was given through `submit` (§4.4).
+  disposition complete(io_type& io, blk_status status) noexcept {
+    auto* p = static_cast<path_type*>(io.path_);
+    io.path_ = nullptr;
+    if (status == blk_status::ok || !is_path_error(status)) {
+      end_io(p, io);
+      backend_.io_done(io, status);
+      return disposition::completed;
+    }
+    error_action action = p ? handler_.classify(*p, status) : error_action::fail_path;
+    if (p && has(action, error_action::fail_path))
+      fail_path(*p);
+    if (p && has(action, error_action::bypass_group))
+      bypass_group(*group_of(*p), true, true);
+    end_io(p, io);
+    if (has(action, error_action::error_io)) {
+      backend_.io_done(io, status);
+      return disposition::completed;
+    }
+    return mode_ == queue_mode::bio ? retry_bio(io) : retry_request(io, status);
+  }
+
+  // ---------------------------------------------------------------- control
+
+  /// A `dmsetup message` (kernel-target.md §3): words split on blanks, matched case-insensitively.
+  result<void> message(std::string_view text) {
+    auto words = detail::split_words(text);
+    return message(std::span<const std::string>(words));
+  }
+
+  result<void> message(std::span<const std::string> argv) {
+    std::lock_guard serial(message_mutex_);
+    if (suspend_state_.load(std::memory_order_acquire) == suspend_state::suspended)
+      return error{EBUSY, "device is suspended"};
+    if (argv.size() == 1) {
+      if (detail::iequals(argv[0], "queue_if_no_path")) {
+        set_queue_if_no_path(true, false);
+        std::lock_guard guard(lock_);
+        enable_nopath_timeout_locked();
+        return {};
+      }
+      if (detail::iequals(argv[0], "fail_if_no_path")) {
+        set_queue_if_no_path(false, false);
+        disable_nopath_timeout();
+        return {};
+      }
+    }
+    if (argv.size() != 2)
+      return einval("Invalid multipath message arguments. Expected 2 arguments, got " + std::to_string(argv.size()) +
+                    ".");
+    if (detail::iequals(argv[0], "disable_group") || detail::iequals(argv[0], "enable_group")) {
+      group_type* g = group_by_number(argv[1]);
+      if (!g)
+        return einval("invalid PG number supplied to bypass_pg");
+      bypass_group(*g, detail::iequals(argv[0], "disable_group"), true);
+      return {};
+    }
+    if (detail::iequals(argv[0], "switch_group")) {
+      group_type* g = group_by_number(argv[1]);
+      if (!g)
+        return einval("invalid PG number supplied to switch_pg_num");
+      switch_group(*g);
+      return {};
+    }
+    bool fail = detail::iequals(argv[0], "fail_path");
+    if (!fail && !detail::iequals(argv[0], "reinstate_path"))
+      return einval("Unrecognised multipath message received: " + argv[0]);
+    bool matched = false;
+    int r = 0;
+    for (auto& g : groups())
+      for (auto& p : g.paths())
+        if (p.device() == argv[1]) {
+          matched = true;
+          r = fail ? fail_path(p) : reinstate_path(p);
+        }
+    if (!matched)
+      return einval("message: error getting device " + argv[1]);
+    if (r != 0)
+      return error{-r, "selector refused to reinstate path " + argv[1]};
+    return {};
+  }
+
+  /// Fails one path (I/O errors, activation failures and the fail_path message end here).
+  int fail_path(path_type& p) noexcept {
+    std::lock_guard guard(lock_);
+    fail_path_locked(p);
+    return 0;
+  }
+
+  /// Reinstates one path (§4.6); returns the selector's result.
+  int reinstate_path(path_type& p) noexcept {
+    bool run_queue = false;
+    int r = 0;
+    {
+      std::lock_guard guard(lock_);
+      if (!p.is_active()) {
+        auto& g = *group_of(p);
+        r = g.selector().reinstate_path(p.index());
+        if (r == 0) {
+          p.set_active(true);
+          std::uint32_t valid = nr_valid_paths_.fetch_add(1, std::memory_order_acq_rel) + 1;
+          if (valid == 1) {
+            current_pgpath_.store(nullptr, std::memory_order_release);
+            run_queue = true;
+          } else if (handler_.present() && current_pg_.load(std::memory_order_relaxed) == &g) {
+            if (exec_.post(activation_of(p), 0))
+              pg_init_in_progress_.fetch_add(1, std::memory_order_acq_rel);
+          }
+          raise_event_locked(path_event::kind::path_reinstated, p, valid);
+        }
+      }
+    }
+    if (run_queue)
+      process_queued_io();
+    if (p.is_active())
+      disable_nopath_timeout();
+    return r;
+  }
+
+  /// presuspend (§4.7): a flushing suspend, or any suspend in bio mode, turns queueing off and
+  /// saves the old setting; a noflush suspend pushes "no path" I/O back instead of failing it.
+  void presuspend(bool noflush) {
+    std::lock_guard serial(message_mutex_);
+    suspend_state_.store(suspend_state::suspending, std::memory_order_release);
+    noflush_.store(noflush, std::memory_order_release);
+    if (mode_ == queue_mode::bio || !noflush)
+      set_queue_if_no_path(false, true);
+  }
+
+  /// postsuspend: waits for outstanding activations (calling `drive` while it waits), then the
+  /// device is suspended and messages answer EBUSY until `resume`.
+  template <class Drive = yield_drive> void postsuspend(Drive&& drive = {}) {
+    std::lock_guard serial(message_mutex_);
+    flush_activations(drive);
+    suspend_state_.store(suspend_state::suspended, std::memory_order_release);
+  }
+
+  template <class Drive = yield_drive> void suspend(bool noflush, Drive&& drive = {}) {
+    presuspend(noflush);
+    postsuspend(drive);
+  }
+
+  /// resume: restores a queue_if_no_path saved by presuspend, then reissues held I/O.
+  void resume() {
+    std::lock_guard serial(message_mutex_);
+    {
+      std::lock_guard guard(lock_);
+      if (test(saved_queue_if_no_path)) {
+        set(queue_if_no_path_flag);
+        clear(saved_queue_if_no_path);
+      }
+      suspend_state_.store(suspend_state::running, std::memory_order_release);
+      noflush_.store(false, std::memory_order_release);
+      queued_.prepend(pushed_back_); // held I/O is older than anything queued since
+    }
+    process_queued_io();
+  }
+
+  bool suspended() const noexcept { return suspend_state_.load(std::memory_order_acquire) == suspend_state::suspended; }
+
+  /// Stops deferred work and fails every I/O the engine still holds. Called by the destructor;
+  /// call it yourself with a `drive` when activations only progress on your thread.
+  template <class Drive = yield_drive> void shutdown(Drive&& drive = {}) {
+    if (shut_down_)
+      return;
+    shut_down_ = true;
+    {
+      std::lock_guard guard(lock_);
+      set(pg_init_disabled);
+      nopath_armed_ = false;
+    }
+    // Activations that have not started never will; wait only for those already running.
+    for (std::size_t i = 0; i < total_paths_; ++i)
+      if (exec_.cancel(activations_[i].work))
+        pg_init_in_progress_.fetch_sub(1, std::memory_order_acq_rel);
+    while (pg_init_in_progress_.load(std::memory_order_acquire) > 0)
+      drive();
+    exec_.cancel(nopath_work_);
+    exec_.cancel(worker_work_);
+    exec_.cancel(event_work_);
+    io_list failed;
+    {
+      std::lock_guard guard(lock_);
+      failed.append(pushed_back_);
+      failed.append(queued_);
+    }
+    deliver_events();
+    while (io_context* io = failed.pop_front())
+      backend_.io_done(static_cast<io_type&>(*io), blk_status::ioerr);
+  }
+
+  /// Probes every active path of the current group through the backend (§4.9, the
+  /// DM_MPATH_PROBE_PATHS ioctl). Returns ENOTCONN when no valid path remains anywhere.
+  result<void> probe_paths() {
+    bool waited = !probe_mutex_.try_lock();
+    if (waited)
+      probe_mutex_.lock();
+    std::lock_guard serial(probe_mutex_, std::adopt_lock);
+    group_type* pg = nullptr;
+    {
+      std::lock_guard guard(lock_);
+      pg = current_pg_.load(std::memory_order_relaxed);
+      bool skip = pg == nullptr || suspended() || test(queue_io) || (waited && last_probed_pg_ == pg);
+      if (!skip) {
+        set(delay_pg_switch);
+        last_probed_pg_ = pg;
+      } else {
+        pg = nullptr;
+      }
+    }
+    if (pg) {
+      for (auto& p : pg->paths()) {
+        if (current_pg_.load(std::memory_order_acquire) != pg || suspended())
+          break;
+        if (!p.is_active())
+          continue;
+        if (is_path_error(backend_.probe(p.handle())))
+          fail_path(p);
+      }
+      std::lock_guard guard(lock_);
+      clear(delay_pg_switch);
+      if (test(need_pg_switch)) {
+        clear(need_pg_switch);
+        current_pgpath_.store(nullptr, std::memory_order_release);
+        current_pg_.store(nullptr, std::memory_order_release);
+      }
+    }
+    if (nr_valid_paths_.load(std::memory_order_acquire) == 0)
+      return error{ENOTCONN, "no valid path"};
+    return {};
+  }
+
+  /// Request-mode back-pressure (§4.10).
+  bool busy() noexcept {
+    if (pg_init_in_progress_.load(std::memory_order_acquire) > 0)
+      return true;
+    if (nr_valid_paths_.load(std::memory_order_acquire) == 0) {
+      std::lock_guard guard(lock_);
+      if (test(queue_if_no_path_flag))
+        return mode_ != queue_mode::request;
+    }
+    group_type* pg = current_pg_.load(std::memory_order_acquire);
+    group_type* next = next_pg_.load(std::memory_order_acquire);
+    if (current_pgpath_.load(std::memory_order_acquire) == nullptr && next)
+      pg = next;
+    if (!pg)
+      return false;
+    bool has_active = false;
+    for (auto& p : pg->paths()) {
+      if (!p.is_active())
+        continue;
+      has_active = true;
+      if (!path_busy(p))
+        return false;
+    }
+    return has_active;
+  }
+
+  /// The path an ioctl would be forwarded to (§4.10): the path, ENOTCONN while a group is still
+  /// initialising or I/O would queue, EIO when there is no path.
+  result<path_type*> current_path() noexcept {
+    path_type* p = current_pgpath_.load(std::memory_order_acquire);
+    if (!p || !test_checked(queue_io))
+      p = choose_pgpath(0);
+    int code = 0;
+    if (p) {
+      if (!test_checked(queue_io))
+        return p;
+      code = ENOTCONN;
+    } else {
+      std::lock_guard guard(lock_);
+      code = test(queue_if_no_path_flag) ? ENOTCONN : EIO;
+    }
+    if (code == ENOTCONN) {
+      if (!current_pg_.load(std::memory_order_acquire))
+        (void)choose_pgpath(0);
+      {
+        std::lock_guard guard(lock_);
+        if (test(pg_init_required))
+          (void)pg_init_all_paths_locked();
+      }
+      process_queued_io();
+      return error{ENOTCONN, "path group not ready"};
+    }
+    return error{EIO, "no path available"};
+  }
+
+  /// The no-path timeout (kernel-target.md §4.8), in seconds; 0 = off.
+  void set_queue_if_no_path_timeout(std::uint32_t secs) noexcept {
+    std::lock_guard guard(lock_);
+    options_.queue_if_no_path_timeout_secs = secs;
+  }
+
+  // ---------------------------------------------------------------- status
+
+  /// `dmsetup status` (INFO) or `dmsetup table` (TABLE) text, byte-exact (§2), trailing blank included.
+  std::string status(status_type type) const {
+    std::string out;
+    status(type, out);
+    return out;
+  }
+
+  void status(status_type type, std::string& out) const {
+    std::lock_guard guard(lock_);
+    detail::status_writer w(out);
+    if (type == status_type::info) {
+      w.number(2).number(test(queue_io) ? 1 : 0).number(pg_init_count_.load(std::memory_order_relaxed));
+      w.number(0);
+    } else {
+      table_features f = features_;
+      f.queue_if_no_path = test(queue_if_no_path_flag);
+      detail::format_features(f, w);
+      detail::format_hw_handler(handler_.present() ? std::string_view(hw_handler_name_) : std::string_view(), w);
+    }
+    w.number(nr_groups_).number(reported_pg_number());
+    for (const auto& g : groups()) {
+      if (type == status_type::info) {
+        const group_type* cur = current_pg_.load(std::memory_order_relaxed);
+        w.letter(g.bypassed() ? 'D' : (&g == cur ? 'A' : 'E'));
+      } else {
+        w.word(g.selector().name());
+      }
+      g.selector().group_status(out);
+      w.number(g.size()).number(type == status_type::info ? g.selector().info_args() : g.selector().table_args());
+      for (const auto& p : g.paths()) {
+        w.word(p.device());
+        if (type == status_type::info)
+          w.letter(p.is_active() ? 'A' : 'F').number(p.fail_count());
+        g.selector().path_status(p.index(), type, out);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- observers
+
+  std::uint32_t nr_valid_paths() const noexcept { return nr_valid_paths_.load(std::memory_order_acquire); }
+  std::uint32_t pg_init_in_progress() const noexcept { return pg_init_in_progress_.load(std::memory_order_acquire); }
+  std::uint32_t pg_init_count() const noexcept { return pg_init_count_.load(std::memory_order_acquire); }
+  /// Counts table events (path failed/reinstated, group changes), like `dmsetup wait`'s event_nr.
+  std::uint64_t event_nr() const noexcept { return event_nr_.load(std::memory_order_acquire); }
+  bool queue_if_no_path() const noexcept { return test(queue_if_no_path_flag); }
+  bool queue_io_flag() const noexcept { return test(queue_io); }
+  queue_mode mode() const noexcept { return mode_; }
+  std::size_t queued() const {
+    std::lock_guard guard(lock_);
+    return queued_.size() + pushed_back_.size();
+  }
+  std::span<group_type> groups() noexcept { return {groups_.get(), nr_groups_}; }
+  std::span<const group_type> groups() const noexcept { return {groups_.get(), nr_groups_}; }
+  /// The current group's number, or 0.
+  std::uint32_t current_group() const noexcept {
+    const group_type* g = current_pg_.load(std::memory_order_acquire);
+    return g ? g->number() : 0;
+  }
+  handler_type& hw_handler() noexcept { return handler_; }
+  Backend& backend() noexcept { return backend_; }
+
+private:
+  // ---------------------------------------------------------------- state
+
+  enum flag : std::uint32_t {
+    queue_io = 1u << 0,
+    queue_if_no_path_flag = 1u << 1,
+    saved_queue_if_no_path = 1u << 2,
+    pg_init_disabled = 1u << 3,
+    pg_init_required = 1u << 4,
+    pg_init_delay_retry = 1u << 5,
+    delay_pg_switch = 1u << 6,
+    need_pg_switch = 1u << 7,
+  };
+  enum class suspend_state : std::uint8_t { running, suspending, suspended };
+
+  /// Intrusive FIFO of held I/O (the kernel's bio_list); guarded by `lock_`.
+  class io_list {
+  public:
+    void push_back(io_context& io) noexcept {
+      io.next_ = nullptr;
+      if (tail_)
+        tail_->next_ = &io;
+      else
+        head_ = &io;
+      tail_ = &io;
+      ++size_;
+    }
+    io_context* pop_front() noexcept {
+      io_context* io = head_;
+      if (io) {
+        head_ = io->next_;
+        if (!head_)
+          tail_ = nullptr;
+        io->next_ = nullptr;
+        --size_;
+      }
+      return io;
+    }
+    void append(io_list& other) noexcept {
+      if (!other.head_)
+        return;
+      if (tail_)
+        tail_->next_ = other.head_;
+      else
+        head_ = other.head_;
+      tail_ = other.tail_;
+      size_ += other.size_;
+      other = io_list{};
+    }
+    void prepend(io_list& other) noexcept {
+      other.append(*this);
+      *this = other;
+      other = io_list{};
+    }
+    bool empty() const noexcept { return head_ == nullptr; }
+    std::size_t size() const noexcept { return size_; }
+
+  private:
+    io_context* head_ = nullptr;
+    io_context* tail_ = nullptr;
+    std::size_t size_ = 0;
+  };
+
+  struct activation_slot {
+    work_item work;
+    path_type* path = nullptr;
+    multipath* engine = nullptr;
+  };
+
+  multipath(Backend& backend, Exec& exec, const table& t, engine_options options)
+      : backend_(backend), exec_(exec), options_(options), features_(t.features), mode_(t.features.mode) {}
+
+  result<void> construct(const table& t) {
+    if (mode_ == queue_mode::request && !t.hw_handler.empty()) {
+      if (auto r = handler_.create(t.hw_handler, t.hw_handler_args); !r)
+        return r;
+      hw_handler_name_ = t.hw_handler;
+    }
+    nr_groups_ = static_cast<std::uint32_t>(t.groups.size());
+    groups_ = std::make_unique<group_type[]>(nr_groups_);
+    group_base_ = std::make_unique<std::size_t[]>(nr_groups_);
+    for (std::uint32_t gi = 0; gi < nr_groups_; ++gi) {
+      group_base_[gi] = total_paths_;
+      total_paths_ += t.groups[gi].paths.size();
+    }
+    activations_ = std::make_unique<activation_slot[]>(total_paths_);
+    std::size_t slot = 0;
+    for (std::uint32_t gi = 0; gi < nr_groups_; ++gi) {
+      const auto& spec = t.groups[gi];
+      auto& g = groups_[gi];
+      g.set_number(gi + 1);
+      if (auto r = g.selector().create(spec.selector, spec.selector_args); !r)
+        return r;
+      g.reserve_paths(spec.paths.size());
+      for (std::size_t pi = 0; pi < spec.paths.size(); ++pi) {
+        const auto& ps = spec.paths[pi];
+        auto handle = backend_.open_path(ps.device);
+        if (!handle)
+          return error{handle.err().code, "error getting device"};
+        if (auto r = g.selector().add_path(ps.args); !r)
+          return r;
+        auto& p = g.emplace_path(ps.device, std::move(*handle), path_index(pi), static_cast<void*>(&g));
+        auto& a = activations_[slot++];
+        a.path = &p;
+        a.engine = this;
+        a.work.context = &a;
+        a.work.fn = &multipath::run_activation;
+      }
+    }
+    nr_valid_paths_.store(static_cast<std::uint32_t>(total_paths_), std::memory_order_release);
+    if (t.initial_pg >= 1 && t.initial_pg <= nr_groups_)
+      next_pg_.store(&groups_[t.initial_pg - 1], std::memory_order_release);
+    std::uint32_t flags = queue_io;
+    if (features_.queue_if_no_path)
+      flags |= queue_if_no_path_flag;
+    flags_.store(flags, std::memory_order_release);
+    nopath_work_.context = this;
+    nopath_work_.fn = &multipath::run_nopath_timeout;
+    worker_work_.context = this;
+    worker_work_.fn = &multipath::run_worker;
+    event_work_.context = this;
+    event_work_.fn = &multipath::run_events;
+    std::lock_guard guard(lock_);
+    enable_nopath_timeout_locked();
+    return {};
+  }
+
+  // ---------------------------------------------------------------- flags
+
+  bool test(std::uint32_t f) const noexcept { return (flags_.load(std::memory_order_acquire) & f) != 0; }
+  void set(std::uint32_t f) noexcept { flags_.fetch_or(f, std::memory_order_acq_rel); }
+  void clear(std::uint32_t f) noexcept { flags_.fetch_and(~f, std::memory_order_acq_rel); }
+  /// A clear bit is trusted without the lock; a set bit is re-read under it (§4.11).
+  bool test_checked(std::uint32_t f) const noexcept {
+    if (!test(f))
+      return false;
+    std::lock_guard guard(lock_);
+    return test(f);
+  }
+
+  // ---------------------------------------------------------------- path choice (§4.2)
+
+  static group_type* group_of(const path_type& p) noexcept { return static_cast<group_type*>(p.group()); }
+
+  std::uint64_t selector_now() const noexcept {
+    if constexpr (requires { Traits::selectors::uses_clock; }) {
+      if constexpr (Traits::selectors::uses_clock)
+        return exec_.now_ns();
+    }
+    return 0;
+  }
+
+  path_type* choose_path_in_group(group_type& g, std::uint64_t nr_bytes) noexcept {
+    path_index i = g.selector().select(nr_bytes, selector_now());
+    if (i == no_path)
+      return nullptr;
+    path_type* p = &g.path(i);
+    if (current_pg_.load(std::memory_order_acquire) != &g) { // only a group change touches shared state
+      std::lock_guard guard(lock_);
+      current_pgpath_.store(p, std::memory_order_release);
+      switch_pg_locked(g);
+    }
+    return p;
+  }
+
+  void switch_pg_locked(group_type& g) noexcept {
+    current_pg_.store(&g, std::memory_order_release);
+    if (handler_.present())
+      set(pg_init_required | queue_io);
+    else
+      clear(pg_init_required | queue_io);
+    pg_init_count_.store(0, std::memory_order_release);
+  }
+
+  path_type* choose_pgpath(std::uint64_t nr_bytes) noexcept {
+    if (nr_valid_paths_.load(std::memory_order_acquire) == 0) {
+      std::lock_guard guard(lock_);
+      clear(queue_io);
+    } else {
+      // Stickiness: never leave a group that still yields a path (NEWEST ordering).
+      if (group_type* g = current_pg_.load(std::memory_order_acquire))
+        if (path_type* p = choose_path_in_group(*g, nr_bytes))
+          return p;
+      if (next_pg_.load(std::memory_order_acquire)) {
+        group_type* g = nullptr;
+        {
+          std::lock_guard guard(lock_);
+          g = next_pg_.exchange(nullptr, std::memory_order_acq_rel);
+        }
+        if (g)
+          if (path_type* p = choose_path_in_group(*g, nr_bytes))
+            return p;
+      }
+      // Pass 1: groups not bypassed; pass 2: bypassed ones, with a delayed pg_init.
+      for (int pass = 0; pass < 2; ++pass) {
+        for (auto& g : groups()) {
+          if (g.bypassed() != (pass == 1))
+            continue;
+          if (path_type* p = choose_path_in_group(g, nr_bytes)) {
+            if (pass == 1) {
+              std::lock_guard guard(lock_);
+              set(pg_init_delay_retry);
+            }
+            return p;
+          }
+        }
+      }
+    }
+    std::lock_guard guard(lock_);
+    current_pgpath_.store(nullptr, std::memory_order_release);
+    current_pg_.store(nullptr, std::memory_order_release);
+    return nullptr;
+  }
+
+  // ---------------------------------------------------------------- mapping (§4.3, bio mode)
+
+  /// The path for this I/O, or null; `pending` tells whether the group still needs pg_init.
+  path_type* pick(std::uint64_t nr_bytes) noexcept {
+    path_type* p = current_pgpath_.load(std::memory_order_acquire);
+    if (!p || !test_checked(queue_io))
+      p = choose_pgpath(nr_bytes);
+    return p;
+  }
+
+  bool must_push_back_request() const noexcept {
+    if (noflush_.load(std::memory_order_acquire))
+      return true;
+    std::lock_guard guard(lock_);
+    return test(queue_if_no_path_flag);
+  }
+
+  disposition map_request(io_type& io) noexcept {
+    path_type* p = pick(io.nr_bytes);
+    if (!p) {
+      if (must_push_back_request())
+        return disposition::delay_requeue;
+      backend_.io_done(io, blk_status::ioerr); // the kernel's KILL
+      return disposition::completed;
+    }
+    if (test_checked(queue_io) || test_checked(pg_init_required)) {
+      pg_init_all_paths();
+      return disposition::delay_requeue;
+    }
+    dispatch(io, *p);
+    return disposition::dispatched;
+  }
+
+  /// One bio-mode mapping; `from_worker` when the engine itself reissues held I/O.
+  disposition map_bio(io_type& io) noexcept {
+    path_type* p = pick(io.nr_bytes);
+    if (!p) {
+      {
+        std::lock_guard guard(lock_);
+        if (test(queue_if_no_path_flag)) {
+          // Held until a path comes back: dispatch is event driven (product.md §5), so unlike the
+          // kernel we do not kick the worker here, which would only spin.
+          queued_.push_back(io);
+          return disposition::queued;
+        }
+        if (noflush_.load(std::memory_order_acquire)) {
+          pushed_back_.push_back(io); // reissued at resume
+          return disposition::queued;
+        }
+      }
+      backend_.io_done(io, blk_status::ioerr);
+      return disposition::completed;
+    }
+    if (test_checked(queue_io) || test_checked(pg_init_required)) {
+      queue_bio(io);
+      pg_init_all_paths();
+      return disposition::queued;
+    }
+    dispatch(io, *p);
+    return disposition::dispatched;
+  }
+
+  void queue_bio(io_type& io) noexcept {
+    bool kick = false;
+    {
+      std::lock_guard guard(lock_);
+      queued_.push_back(io);
+      kick = !test(queue_io);
+    }
+    if (kick)
+      exec_.post(worker_work_, 0);
+  }
+
+  void dispatch(io_type& io, path_type& p) noexcept {
+    io.path_ = &p;
+    io.start_ns = selector_now();
+    group_of(p)->selector().start_io(p.index(), io.nr_bytes);
+    backend_.submit(p.handle(), io);
+  }
+
+  void end_io(path_type* p, io_type& io) noexcept {
+    if (p)
+      group_of(*p)->selector().end_io(p->index(), io.nr_bytes, io.start_ns, selector_now());
+  }
+
+  disposition retry_request(io_type& io, blk_status status) noexcept {
+    if (nr_valid_paths_.load(std::memory_order_acquire) == 0 && !must_push_back_request()) {
+      backend_.io_done(io, status); // complete with the original error
+      return disposition::completed;
+    }
+    return status == blk_status::resource ? disposition::delay_requeue : disposition::requeue;
+  }
+
+  disposition retry_bio(io_type& io) noexcept {
+    if (nr_valid_paths_.load(std::memory_order_acquire) == 0) {
+      bool fail = false;
+      {
+        std::lock_guard guard(lock_);
+        if (!test(queue_if_no_path_flag)) {
+          if (noflush_.load(std::memory_order_acquire)) {
+            pushed_back_.push_back(io);
+            return disposition::queued;
+          }
+          fail = true;
+        }
+      }
+      if (fail) {
+        backend_.io_done(io, blk_status::ioerr); // bio mode normalises the error
+        return disposition::completed;
+      }
+    }
+    queue_bio(io);
+    return disposition::queued;
+  }
+
+  /// The bio worker (the kernel's process_queued_bios): reissues everything held.
+  void process_queued_bios() noexcept {
+    io_list batch;
+    {
+      std::lock_guard guard(lock_);
+      batch.append(queued_);
+    }
+    while (io_context* io = batch.pop_front())
+      (void)map_bio(static_cast<io_type&>(*io));
+  }
+
+  /// Re-drive held or requeued I/O after a state change (the kernel's process_queued_io_list).
+  void process_queued_io() noexcept {
+    if (mode_ == queue_mode::bio) {
+      exec_.post(worker_work_, 0);
+    } else if constexpr (requires { backend_.kick_requeue(); }) {
+      backend_.kick_requeue();
+    }
+  }
+
+  bool path_busy(path_type& p) noexcept {
+    if constexpr (requires { backend_.busy(p.handle()); })
+      return backend_.busy(p.handle());
+    else
+      return false;
+  }
+
+  // ---------------------------------------------------------------- pg_init (§4.5)
+
+  work_item& activation_of(const path_type& p) noexcept {
+    return activations_[group_base_[group_of(p)->number() - 1] + p.index()].work;
+  }
+
+  void pg_init_all_paths() noexcept {
+    std::lock_guard guard(lock_);
+    (void)pg_init_all_paths_locked();
+  }
+
+  std::uint32_t pg_init_all_paths_locked() noexcept {
+    if (pg_init_in_progress_.load(std::memory_order_acquire) > 0 || test(pg_init_disabled))
+      return 0;
+    pg_init_count_.fetch_add(1, std::memory_order_acq_rel);
+    clear(pg_init_required);
+    group_type* g = current_pg_.load(std::memory_order_relaxed);
+    if (!g)
+      return 0;
+    std::uint64_t delay_ns = 0;
+    if (test(pg_init_delay_retry))
+      delay_ns = std::uint64_t(features_.pg_init_delay_msecs.value_or(2000)) * 1000000u;
+    for (auto& p : g->paths()) {
+      if (!p.is_active())
+        continue;
+      if (exec_.post(activation_of(p), delay_ns))
+        pg_init_in_progress_.fetch_add(1, std::memory_order_acq_rel);
+    }
+    return pg_init_in_progress_.load(std::memory_order_acquire);
+  }
+
+  static void run_activation(work_item& w) noexcept {
+    auto& slot = *static_cast<activation_slot*>(w.context);
+    slot.engine->activate_path(*slot.path);
+  }
+
+  void activate_path(path_type& p) noexcept {
+    if (p.is_active())
+      handler_.activate(p, activation_done(&multipath::activation_finished, this, &p));
+    else
+      pg_init_done(p, activation_result::dev_offlined);
+  }
+
+  static void activation_finished(void* engine, void* path, activation_result r) noexcept {
+    static_cast<multipath*>(engine)->pg_init_done(*static_cast<path_type*>(path), r);
+  }
+
+  void pg_init_done(path_type& p, activation_result result) noexcept {
+    group_type& g = *group_of(p);
+    bool delay_retry = false;
+    bool kick = false;
+    int err = int(result);
+    {
+      std::lock_guard guard(lock_);
+      switch (result) {
+      case activation_result::ok: break;
+      case activation_result::nosys:
+        if (!handler_.present()) {
+          err = 0;
+          break;
+        }
+        fail_path_locked(p); // "Could not failover the device": fail it so we do not ping-pong
+        break;
+      case activation_result::dev_temp_busy:
+        // Probably a firmware upgrade on the controller: try the other group. Never deferred.
+        bypass_group_locked(g, true, false);
+        break;
+      case activation_result::retry: delay_retry = true; [[fallthrough]];
+      case activation_result::imm_retry:
+      case activation_result::res_temp_unavail:
+        if (pg_init_count_.load(std::memory_order_acquire) <= features_.pg_init_retries && !test(pg_init_disabled))
+          set(pg_init_required);
+        else
+          fail_path_locked(p);
+        err = 0;
+        break;
+      default: fail_path_locked(p); break;
+      }
+
+      if (err != 0) {
+        if (&p == current_pgpath_.load(std::memory_order_relaxed)) { // "Could not failover device"
+          current_pgpath_.store(nullptr, std::memory_order_release);
+          current_pg_.store(nullptr, std::memory_order_release);
+        }
+      } else if (!test(pg_init_required)) {
+        g.set_bypassed(false); // a successful activation re-enables a bypassed group
+      }
+
+      if (pg_init_in_progress_.fetch_sub(1, std::memory_order_acq_rel) - 1 > 0)
+        return; // other activations still outstanding
+      if (test(pg_init_required)) {
+        if (delay_retry)
+          set(pg_init_delay_retry);
+        else
+          clear(pg_init_delay_retry);
+        if (pg_init_all_paths_locked() > 0)
+          return;
+      }
+      clear(queue_io);
+      kick = true;
+    }
+    if (kick)
+      process_queued_io();
+  }
+
+  template <class Drive> void flush_activations(Drive& drive) {
+    {
+      std::lock_guard guard(lock_);
+      if (pg_init_in_progress_.load(std::memory_order_acquire) == 0)
+        return;
+      set(pg_init_disabled);
+    }
+    while (pg_init_in_progress_.load(std::memory_order_acquire) > 0)
+      drive();
+    std::lock_guard guard(lock_);
+    clear(pg_init_disabled);
+  }
+
+  // ---------------------------------------------------------------- path state (§4.6)
+
+  void fail_path_locked(path_type& p) noexcept {
+    if (!p.is_active())
+      return;
+    group_of(p)->selector().fail_path(p.index());
+    p.set_active(false);
+    p.count_failure();
+    std::uint32_t valid = nr_valid_paths_.fetch_sub(1, std::memory_order_acq_rel) - 1;
+    if (&p == current_pgpath_.load(std::memory_order_relaxed))
+      current_pgpath_.store(nullptr, std::memory_order_release); // the group stays current
+    raise_event_locked(path_event::kind::path_failed, p, valid);
+    enable_nopath_timeout_locked();
+  }
+
+  void bypass_group(group_type& g, bool bypassed, bool can_be_delayed) noexcept {
+    std::lock_guard guard(lock_);
+    bypass_group_locked(g, bypassed, can_be_delayed);
+  }
+
+  void bypass_group_locked(group_type& g, bool bypassed, bool can_be_delayed) noexcept {
+    g.set_bypassed(bypassed);
+    if (can_be_delayed && test(delay_pg_switch)) {
+      set(need_pg_switch);
+    } else {
+      current_pgpath_.store(nullptr, std::memory_order_release);
+      current_pg_.store(nullptr, std::memory_order_release);
+    }
+    raise_table_event_locked();
+  }
+
+  void switch_group(group_type& target) noexcept {
+    std::lock_guard guard(lock_);
+    for (auto& g : groups())
+      g.set_bypassed(false);
+    if (test(delay_pg_switch)) {
+      set(need_pg_switch);
+    } else {
+      current_pgpath_.store(nullptr, std::memory_order_release);
+      current_pg_.store(nullptr, std::memory_order_release);
+    }
+    next_pg_.store(&target, std::memory_order_release);
+    raise_table_event_locked();
+  }
+
+  group_type* group_by_number(const std::string& word) noexcept {
+    std::uint32_t n = 0;
+    if (!detail::parse_u32(word, n) || n == 0 || nr_groups_ == 0 || n > nr_groups_)
+      return nullptr;
+    return &groups_[n - 1];
+  }
+
+  std::uint32_t reported_pg_number() const noexcept {
+    if (const group_type* g = current_pg_.load(std::memory_order_relaxed))
+      return g->number();
+    if (const group_type* g = next_pg_.load(std::memory_order_relaxed))
+      return g->number();
+    return nr_groups_ ? 1 : 0;
+  }
+
+  // ---------------------------------------------------------------- queue_if_no_path (§4.7, §4.8)
+
+  void set_queue_if_no_path(bool enable, bool save_old) noexcept {
+    {
+      std::lock_guard guard(lock_);
+      bool current = test(queue_if_no_path_flag), saved = test(saved_queue_if_no_path);
+      if (save_old) {
+        // "QIFNP disabled but saved as enabled, saving again loses state, not saving!"
+        if (current || !saved) {
+          if (current)
+            set(saved_queue_if_no_path);
+          else
+            clear(saved_queue_if_no_path);
+        }
+      } else if (!enable && saved) {
+        clear(saved_queue_if_no_path); // an explicit fail_if_no_path survives resume
+      }
+      if (enable)
+        set(queue_if_no_path_flag);
+      else
+        clear(queue_if_no_path_flag);
+    }
+    if (!enable)
+      process_queued_io(); // held I/O is re-evaluated, and fails if there is still no path
+  }
+
+  void enable_nopath_timeout_locked() noexcept {
+    if (options_.queue_if_no_path_timeout_secs > 0 && nr_valid_paths_.load(std::memory_order_acquire) == 0 &&
+        test(queue_if_no_path_flag)) {
+      exec_.cancel(nopath_work_); // re-arming restarts the timer
+      exec_.post(nopath_work_, std::uint64_t(options_.queue_if_no_path_timeout_secs) * 1000000000u);
+      nopath_armed_ = true;
+    }
+  }
+
+  void disable_nopath_timeout() noexcept {
+    std::lock_guard guard(lock_);
+    nopath_armed_ = false;
+    exec_.cancel(nopath_work_);
+  }
+
+  static void run_nopath_timeout(work_item& w) noexcept {
+    auto& self = *static_cast<multipath*>(w.context);
+    {
+      std::lock_guard guard(self.lock_);
+      if (!self.nopath_armed_)
+        return; // cancelled while it was starting
+      self.nopath_armed_ = false;
+    }
+    // "queue_if_no_path timeout on <dev>, failing queued IO"
+    self.set_queue_if_no_path(false, false);
+  }
+
+  static void run_worker(work_item& w) noexcept { static_cast<multipath*>(w.context)->process_queued_bios(); }
+
+  // ---------------------------------------------------------------- events
+
+  void raise_event_locked(path_event::kind kind, const path_type& p, std::uint32_t valid) noexcept {
+    pending_events_.push_back(path_event{kind, p.device(), valid});
+    raise_table_event_locked();
+  }
+
+  void raise_table_event_locked() noexcept {
+    event_nr_.fetch_add(1, std::memory_order_acq_rel);
+    exec_.post(event_work_, 0);
+  }
+
+  static void run_events(work_item& w) noexcept { static_cast<multipath*>(w.context)->deliver_events(); }
+
+  void deliver_events() noexcept {
+    std::vector<path_event> events;
+    {
+      std::lock_guard guard(lock_);
+      events.swap(pending_events_);
+    }
+    if constexpr (requires(path_event e) { backend_.on_event(e); })
+      for (const auto& e : events)
+        backend_.on_event(e);
+  }
+
+  // ---------------------------------------------------------------- members
+
+  Backend& backend_;
+  Exec& exec_;
+  engine_options options_;
+  table_features features_;
+  queue_mode mode_;
+  handler_type handler_;
+  std::string hw_handler_name_;
+
+  std::unique_ptr<group_type[]> groups_;
+  std::uint32_t nr_groups_ = 0;
+  std::size_t total_paths_ = 0;
+  std::unique_ptr<std::size_t[]> group_base_; ///< index of each group's first activation slot
+  std::unique_ptr<activation_slot[]> activations_;
+
+  // Read without the lock on the I/O path; written under lock_.
+  std::atomic<std::uint32_t> flags_{0};
+  std::atomic<path_type*> current_pgpath_{nullptr};
+  std::atomic<group_type*> current_pg_{nullptr};
+  std::atomic<group_type*> next_pg_{nullptr};
+  std::atomic<std::uint32_t> nr_valid_paths_{0};
+  std::atomic<std::uint32_t> pg_init_in_progress_{0};
+  std::atomic<std::uint32_t> pg_init_count_{0};
+  std::atomic<std::uint64_t> event_nr_{0};
+  std::atomic<suspend_state> suspend_state_{suspend_state::running};
+  std::atomic<bool> noflush_{false};
+
+  // Guarded by lock_.
+  mutable lock_type lock_;
+  io_list queued_;      ///< bio mode: held until a path is usable
+  io_list pushed_back_; ///< held across a suspend, reissued at resume
+  bool nopath_armed_ = false;
+  std::vector<path_event> pending_events_;
+  const group_type* last_probed_pg_ = nullptr;
+
+  // Serialise messages/suspend (the kernel's work_mutex) and probes; cold paths only.
+  std::mutex message_mutex_;
+  std::mutex probe_mutex_;
+
+  work_item nopath_work_;
+  work_item worker_work_;
+  work_item event_work_;
+  bool shut_down_ = false;
+};
+
+} // namespace mpath::inline v0
