@@ -302,10 +302,20 @@ public:
   }
 
   /// Calls the engine's suspend with kernel semantics; held I/O keeps waiting for resume.
+  /// postsuspend waits for outstanding activations (kernel-target.md §4.5) as the kernel does,
+  /// including a delayed retry: virtual time moves on to the next timer while nothing else is due.
   void suspend(bool noflush) {
     engine_->presuspend(noflush);
     run(); // a flushing suspend lets requeued I/O fail now that queueing is off
-    engine_->postsuspend([this] { exec_.run(); });
+    engine_->postsuspend([this] {
+      if (exec_.run() > 0)
+        return;
+      std::uint64_t due = 0;
+      if (exec_.next_due(due) && due > exec_.now_ns()) {
+        exec_.advance(due - exec_.now_ns());
+        backend_.set_now(exec_.now_ns());
+      }
+    });
   }
   void resume() {
     engine_->resume();
