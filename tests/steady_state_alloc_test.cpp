@@ -1,0 +1,86 @@
+// The I/O path allocates nothing in steady state (product.md §4, §7): 100k map+complete cycles
+// under every selector, counted by a replaced global operator new.
+
+#include <mpath/multipath.hpp>
+#include <mpath/testing/manual_executor.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <new>
+
+namespace {
+thread_local bool counting = false;
+thread_local std::size_t allocations = 0;
+} // namespace
+
+void* operator new(std::size_t n) {
+  if (counting)
+    ++allocations;
+  if (void* p = std::malloc(n ? n : 1))
+    return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t n) { return ::operator new(n); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+
+namespace {
+
+struct null_io : mpath::io_context {};
+
+/// Remembers the one I/O in flight; the test completes it.
+struct null_backend {
+  using handle_type = int;
+  using io_type = null_io;
+  null_io* in_flight = nullptr;
+  std::size_t done = 0;
+
+  mpath::result<int> open_path(std::string_view) { return 0; }
+  void submit(int, null_io& io) noexcept { in_flight = &io; }
+  void io_done(null_io&, mpath::blk_status) noexcept { ++done; }
+  mpath::blk_status probe(int) noexcept { return mpath::blk_status::ok; }
+};
+
+std::size_t allocations_in_steady_state(std::string_view table_text) {
+  null_backend backend;
+  mpath::testing::manual_executor exec;
+  auto engine = mpath::multipath<null_backend, mpath::testing::manual_executor>::create(backend, exec, table_text);
+  REQUIRE(engine);
+  null_io io;
+  io.nr_bytes = 4096;
+  REQUIRE((*engine)->submit(io) == mpath::disposition::dispatched); // first I/O chooses the group
+  REQUIRE((*engine)->complete(io, mpath::blk_status::ok) == mpath::disposition::completed);
+
+  allocations = 0;
+  counting = true;
+  for (int i = 0; i < 100000; ++i) {
+    backend.in_flight = nullptr;
+    if ((*engine)->submit(io) != mpath::disposition::dispatched || backend.in_flight != &io)
+      break;
+    (*engine)->complete(io, mpath::blk_status::ok);
+  }
+  counting = false;
+  CHECK(backend.done == 100001);
+  return allocations;
+}
+
+} // namespace
+
+TEST_CASE("steady state: 100k map+complete cycles allocate nothing") {
+  CHECK(allocations_in_steady_state("0 0 2 1 round-robin 0 2 1 a 1 b 1 round-robin 0 1 1 c 1") == 0);
+  CHECK(allocations_in_steady_state("0 0 1 1 queue-length 0 4 1 a 1 b 1 c 1 d 1") == 0);
+  CHECK(allocations_in_steady_state("0 0 1 1 service-time 0 2 2 a 1 1 b 1 4") == 0);
+  CHECK(allocations_in_steady_state("2 queue_mode bio 0 1 1 round-robin 0 2 1 a 100 b 100") == 0);
+}
+
+TEST_CASE("steady state: the counter notices an allocation") {
+  allocations = 0;
+  counting = true;
+  auto* p = new int(7);
+  counting = false;
+  delete p;
+  CHECK(allocations == 1);
+}
