@@ -49,6 +49,7 @@ public:
   const T& value() const& { return *std::get_if<0>(&v_); }
   T&& value() && { return std::move(*std::get_if<0>(&v_)); }
   T& operator*() & { return value(); }
+  T&& operator*() && { return std::move(value()); }
   const T& operator*() const& { return value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
