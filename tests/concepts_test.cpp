@@ -62,8 +62,8 @@ struct selector_status_not_const : min_selector {
   void group_status(std::string&) {}
 };
 struct selector_no_name {
-  static constexpr unsigned table_args = 0;
-  static constexpr unsigned info_args = 0;
+  [[maybe_unused]] static constexpr unsigned table_args = 0;
+  [[maybe_unused]] static constexpr unsigned info_args = 0;
   result<void> create(std::span<const std::string>) { return {}; }
   result<void> add_path(std::span<const std::string>) { return {}; }
   path_index select(std::uint64_t, std::uint64_t) noexcept { return mpath::no_path; }

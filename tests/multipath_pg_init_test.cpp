@@ -467,3 +467,30 @@ TEST_CASE("pg_init §3, §4.2: switch_group / enable_group naming the current gr
   drain(*d);
   all_done(*d, blk_status::ok);
 }
+
+// ------------------------------------------------------------------------------- interleavings
+
+TEST_CASE("pg_init §4.5, §4.6: every path fails while the activation is pending; a reinstate starts over") {
+  auto d = make("1 queue_if_no_path 1 alua 1 1 round-robin 0 2 0 8:16 8:32");
+  d->io(1);
+  CHECK(d->engine().pg_init_in_progress() == 2);
+  REQUIRE(d->engine().message("fail_path 8:16"));
+  REQUIRE(d->engine().message("fail_path 8:32"));
+  d->run();
+  // Both activations found their path failed (DEV_OFFLINED, the handler was not asked); the I/O
+  // waits with no path.
+  CHECK(activated(*d).empty());
+  CHECK(info(*d) == "2 0 1 0 1 1 E 0 2 0 8:16 F 1 8:32 F 1 ");
+  CHECK(d->stats().queued == 1);
+
+  REQUIRE(d->engine().message("reinstate_path 8:32"));
+  CHECK(d->engine().pg_init_in_progress() == 0); // the first path back activates nothing itself
+  d->run();
+  // The I/O re-selected PG1 (it had been forgotten at zero paths): a new switch, a new round.
+  CHECK(activated(*d) == lines{"8:32"});
+  CHECK(info(*d) == "2 0 1 0 1 1 A 0 2 0 8:16 F 1 8:32 A 1 ");
+  CHECK(d->ios()[0].last_device == "8:32");
+  drain(*d);
+  all_done(*d, blk_status::ok);
+  CHECK(d->take_events() == lines{"PATH_FAILED 8:16 1", "PATH_FAILED 8:32 0", "PATH_REINSTATED 8:32 1"});
+}

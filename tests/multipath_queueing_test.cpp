@@ -463,3 +463,60 @@ TEST_CASE("queueing §4.4: every path faulty with queue_if_no_path: held until a
   all_done(*d, blk_status::ok);
   CHECK(d->take_events() == lines{"PATH_FAILED 8:16 1", "PATH_FAILED 8:32 0", "PATH_REINSTATED 8:32 1"});
 }
+
+// ------------------------------------------------------------------------------- busy with path back-pressure
+
+namespace {
+
+/// The simulation backend plus the optional `busy(h)` hook (§4.10 pgpath_busy).
+struct busy_backend : mpath::testing::sim_backend {
+  std::vector<bool> busy_paths = std::vector<bool>(8, false);
+  bool busy(handle_type h) noexcept { return busy_paths[h]; }
+};
+using busy_engine = mpath::multipath<busy_backend, mpath::testing::manual_executor, mpath::testing::sim_traits>;
+
+} // namespace
+
+TEST_CASE("queueing §4.10: busy() guesses the next group and is busy only when all its active paths are") {
+  busy_backend backend;
+  mpath::testing::manual_executor exec;
+  auto made = busy_engine::create(backend, exec, "0 0 2 1 round-robin 0 2 0 8:16 8:32 round-robin 0 1 0 8:48");
+  REQUIRE(made);
+  auto& m = **made;
+  // Before any I/O the guess is next_pg, the initial group.
+  backend.busy_paths = {true, true, false};
+  CHECK(m.busy());
+
+  sim_io a;
+  a.nr_bytes = 4096;
+  CHECK(m.submit(a) == disposition::dispatched); // mapping does not look at busy()
+  CHECK(m.busy());                               // PG1 current, both its paths busy
+  backend.busy_paths = {true, false, true};
+  CHECK_FALSE(m.busy()); // one path of PG1 can take I/O
+  REQUIRE(m.message("fail_path 8:32"));
+  CHECK(m.busy()); // the failed path does not count
+  REQUIRE(m.message("fail_path 8:16"));
+  CHECK_FALSE(m.busy()); // no active path in the guessed group: try mapping
+
+  // switch_group: current_pgpath is gone, so next_pg is the guess.
+  REQUIRE(m.message("reinstate_path 8:16"));
+  REQUIRE(m.message("switch_group 2"));
+  backend.busy_paths = {false, false, true};
+  CHECK(m.busy());
+  backend.busy_paths = {true, true, false};
+  CHECK_FALSE(m.busy());
+
+  for (auto* io : backend.take_in_flight("", 10))
+    CHECK(m.complete(*io, blk_status::ok) == disposition::completed);
+  CHECK(a.completions == 1);
+  m.shutdown([&] { exec.run(); });
+}
+
+TEST_CASE("queueing §4.10: busy() with no group to guess (initial-pg beyond the groups) is not busy") {
+  busy_backend backend;
+  mpath::testing::manual_executor exec;
+  auto made = busy_engine::create(backend, exec, "0 0 1 9 round-robin 0 2 0 8:16 8:32");
+  REQUIRE(made);
+  backend.busy_paths = {true, true};
+  CHECK_FALSE((*made)->busy());
+}
