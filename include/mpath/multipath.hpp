@@ -708,19 +708,25 @@ private:
   disposition map_bio(io_type& io) noexcept {
     path_type* p = pick(io.nr_bytes);
     if (!p) {
+      bool held = false, kick = false;
       {
         std::lock_guard guard(lock_);
         if (test(queue_if_no_path_flag)) {
           // Held until a path comes back: dispatch is event driven (product.md §5), so unlike the
-          // kernel we do not kick the worker here, which would only spin.
+          // kernel we do not kick the worker, which would only spin. But a path reinstated since
+          // pick() looked has already run its kick, so re-check under the lock.
           queued_.push_back(io);
-          return disposition::queued;
-        }
-        if (noflush_.load(std::memory_order_acquire)) {
+          held = true;
+          kick = nr_valid_paths_.load(std::memory_order_acquire) > 0;
+        } else if (noflush_.load(std::memory_order_acquire)) {
           pushed_back_.push_back(io); // reissued at resume
-          return disposition::queued;
+          held = true;
         }
       }
+      if (kick)
+        exec_.post(worker_work_, 0);
+      if (held)
+        return disposition::queued;
       backend_.io_done(io, blk_status::ioerr);
       return disposition::completed;
     }
