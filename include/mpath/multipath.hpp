@@ -601,16 +601,19 @@ private:
 
   static group_type* group_of(const path_type& p) noexcept { return static_cast<group_type*>(p.group()); }
 
-  std::uint64_t selector_now() const noexcept {
-    if constexpr (requires { Traits::selectors::uses_clock; }) {
-      if constexpr (Traits::selectors::uses_clock)
+  /// The executor's time for selectors that ask for it (HST); 0 otherwise, so the common
+  /// selectors never pay for a clock read.
+  std::uint64_t selector_now(const group_type& g) const noexcept {
+    if constexpr (Traits::selectors::uses_clock) {
+      if (g.selector().uses_clock())
         return exec_.now_ns();
     }
+    (void)g;
     return 0;
   }
 
   path_type* choose_path_in_group(group_type& g, std::uint64_t nr_bytes) noexcept {
-    path_index i = g.selector().select(nr_bytes, selector_now());
+    path_index i = g.selector().select(nr_bytes, selector_now(g));
     if (i == no_path)
       return nullptr;
     path_type* p = &g.path(i);
@@ -752,14 +755,14 @@ private:
 
   void dispatch(io_type& io, path_type& p) noexcept {
     io.path_ = &p;
-    io.start_ns = selector_now();
+    io.start_ns = selector_now(*group_of(p));
     group_of(p)->selector().start_io(p.index(), io.nr_bytes);
     backend_.submit(p.handle(), io);
   }
 
   void end_io(path_type* p, io_type& io) noexcept {
     if (p)
-      group_of(*p)->selector().end_io(p->index(), io.nr_bytes, io.start_ns, selector_now());
+      group_of(*p)->selector().end_io(p->index(), io.nr_bytes, io.start_ns, selector_now(*group_of(*p)));
   }
 
   disposition retry_request(io_type& io, blk_status status) noexcept {

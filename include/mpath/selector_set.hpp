@@ -12,10 +12,21 @@
 
 namespace mpath::inline v0 {
 
+template <class S> constexpr bool selector_uses_clock() noexcept {
+  if constexpr (requires { S::uses_clock; })
+    return S::uses_clock;
+  else
+    return false;
+}
+
 template <PathSelector... Ss> struct selector_set {
   static constexpr std::size_t size = sizeof...(Ss);
   static constexpr std::size_t npos = ~std::size_t{0};
   static constexpr std::array<std::string_view, size> names{std::string_view(Ss::name)...};
+  /// True when some selector declares `static constexpr bool uses_clock = true` (it wants the
+  /// executor's time in select/end_io, like the kernel's DM_PS_USE_HR_TIMER); the engine reads
+  /// the clock on the I/O path only then.
+  static constexpr bool uses_clock = (selector_uses_clock<Ss>() || ...);
 
   /// Index of the selector called `name` (case-sensitive, as the kernel's registry), or npos.
   static constexpr std::size_t find(std::string_view name) noexcept {
@@ -46,6 +57,9 @@ public:
 
   std::string_view name() const noexcept {
     return visit([](const auto& s) { return std::string_view(std::remove_cvref_t<decltype(s)>::name); });
+  }
+  bool uses_clock() const noexcept {
+    return visit([](const auto& s) { return selector_uses_clock<std::remove_cvref_t<decltype(s)>>(); });
   }
   unsigned table_args() const noexcept {
     return visit([](const auto& s) { return unsigned(std::remove_cvref_t<decltype(s)>::table_args); });
