@@ -9,6 +9,12 @@
 #include <cstdlib>
 #include <new>
 
+// GCC pairs the replaced operator delete's free() with the operator new it inlined, and calls it
+// a mismatch; both sides here are malloc/free.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
 namespace {
 thread_local bool counting = false;
 thread_local std::size_t allocations = 0;
