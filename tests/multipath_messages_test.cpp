@@ -6,6 +6,8 @@
 #include <mpath/multipath.hpp>
 #include <mpath/testing/sim.hpp>
 
+#include "support/sim_helpers.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cerrno>
@@ -17,17 +19,11 @@
 namespace {
 
 using mpath::status_type;
-using device = mpath::testing::sim_device<>;
-using lines = std::vector<std::string>;
-
-std::unique_ptr<device> make(std::string_view table_text) {
-  auto d = device::create(table_text);
-  REQUIRE(d);
-  return std::move(*d);
-}
-
-std::string info(device& d) { return d.engine().status(status_type::info); }
-std::string table(device& d) { return d.engine().status(status_type::table); }
+using mpath_test::device;
+using mpath_test::info;
+using mpath_test::lines;
+using mpath_test::make;
+using mpath_test::table;
 
 /// Sends a message that must succeed.
 void ok(device& d, std::string_view msg) {

@@ -5,6 +5,8 @@
 #include <mpath/multipath.hpp>
 #include <mpath/testing/sim.hpp>
 
+#include "support/sim_helpers.hpp"
+
 #include <doctest/doctest.h>
 
 #include <memory>
@@ -16,21 +18,13 @@ namespace {
 
 using mpath::blk_status;
 using mpath::status_type;
-using device = mpath::testing::sim_device<>;
-using lines = std::vector<std::string>;
+using mpath_test::device;
+using mpath_test::info;
+using mpath_test::lines;
+using mpath_test::make;
+using mpath_test::message;
+using mpath_test::table;
 
-std::unique_ptr<device> make(std::string_view table_text) {
-  auto d = device::create(table_text);
-  REQUIRE(d);
-  return std::move(*d);
-}
-
-std::string info(device& d) { return d.engine().status(status_type::info); }
-std::string table(device& d) { return d.engine().status(status_type::table); }
-void message(device& d, std::string_view text) {
-  INFO("message: ", text);
-  REQUIRE(d.engine().message(text));
-}
 std::string last_device(device& d) { return d.ios().back().last_device; }
 
 void finish(device& d) {

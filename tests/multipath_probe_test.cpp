@@ -5,6 +5,8 @@
 #include <mpath/multipath.hpp>
 #include <mpath/testing/sim.hpp>
 
+#include "support/sim_helpers.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cerrno>
@@ -18,16 +20,10 @@ namespace {
 
 using mpath::blk_status;
 using mpath::status_type;
-using device = mpath::testing::sim_device<>;
-using lines = std::vector<std::string>;
-
-std::unique_ptr<device> make(std::string_view table_text) {
-  auto d = device::create(table_text);
-  REQUIRE(d);
-  return std::move(*d);
-}
-
-std::string info(device& d) { return d.engine().status(status_type::info); }
+using mpath_test::device;
+using mpath_test::info;
+using mpath_test::lines;
+using mpath_test::make;
 
 std::vector<std::uint64_t> probes(device& d) {
   std::vector<std::uint64_t> out;

@@ -5,6 +5,8 @@
 #include <mpath/multipath.hpp>
 #include <mpath/testing/sim.hpp>
 
+#include "support/sim_helpers.hpp"
+
 #include <doctest/doctest.h>
 
 #include <memory>
@@ -18,33 +20,14 @@ using mpath::blk_status;
 using mpath::disposition;
 using mpath::status_type;
 using mpath::testing::sim_io;
-using device = mpath::testing::sim_device<>;
-using lines = std::vector<std::string>;
-
-std::unique_ptr<device> make(std::string_view table_text) {
-  auto d = device::create(table_text);
-  REQUIRE(d);
-  return std::move(*d);
-}
-
-std::string info(device& d) { return d.engine().status(status_type::info); }
-std::string table(device& d) { return d.engine().status(status_type::table); }
-void message(device& d, std::string_view text) {
-  INFO("message: ", text);
-  REQUIRE(d.engine().message(text));
-}
-
-disposition submit(device& d, sim_io& io, std::uint64_t bytes = 4096) {
-  io.nr_bytes = bytes;
-  return d.engine().submit(io);
-}
-
-/// Completes the one I/O in flight on `device` with `status`; returns the engine's answer.
-disposition complete_one(device& d, std::string_view device_name, blk_status status) {
-  auto ios = d.backend().take_in_flight(device_name, 1);
-  REQUIRE(ios.size() == 1);
-  return d.engine().complete(*ios[0], status);
-}
+using mpath_test::complete_one;
+using mpath_test::device;
+using mpath_test::info;
+using mpath_test::lines;
+using mpath_test::make;
+using mpath_test::message;
+using mpath_test::submit;
+using mpath_test::table;
 
 void all_done(device& d, blk_status status) {
   for (const auto& io : d.ios()) {

@@ -6,6 +6,8 @@
 #include <mpath/multipath.hpp>
 #include <mpath/testing/sim.hpp>
 
+#include "support/sim_helpers.hpp"
+
 #include <doctest/doctest.h>
 
 #include <memory>
@@ -16,7 +18,10 @@ namespace {
 
 using mpath::blk_status;
 using mpath::status_type;
-using device = mpath::testing::sim_device<>;
+using mpath_test::device;
+using mpath_test::info;
+using mpath_test::message;
+using mpath_test::table;
 
 std::unique_ptr<device> make(std::string_view table_text, std::uint32_t timeout_secs) {
   mpath::engine_options options;
@@ -24,13 +29,6 @@ std::unique_ptr<device> make(std::string_view table_text, std::uint32_t timeout_
   auto d = device::create(table_text, options);
   REQUIRE(d);
   return std::move(*d);
-}
-
-std::string info(device& d) { return d.engine().status(status_type::info); }
-std::string table(device& d) { return d.engine().status(status_type::table); }
-void message(device& d, std::string_view text) {
-  INFO("message: ", text);
-  REQUIRE(d.engine().message(text));
 }
 
 constexpr std::string_view qifnp = "1 queue_if_no_path 0 1 1 round-robin 0 2 0 8:16 8:32";
