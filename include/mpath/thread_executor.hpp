@@ -2,6 +2,7 @@
 // An Executor for real deployments: one thread runs deferred work at its due time on the steady
 // clock. Enough for pg_init, the bio worker, events and the no-path timer, none of which is hot.
 
+#include <mpath/detail/work_queue.hpp>
 #include <mpath/executor.hpp>
 
 #include <chrono>
@@ -36,62 +37,41 @@ public:
   }
 
   bool post(work_item& w, std::uint64_t delay_ns) noexcept {
+    bool queued = false;
     {
       std::lock_guard guard(mutex_);
-      if (w.queued)
-        return false;
-      w.queued = true;
-      w.due_ns = now_ns() + delay_ns;
-      work_item** link = &head_;
-      while (*link && (*link)->due_ns <= w.due_ns)
-        link = &(*link)->next;
-      w.next = *link;
-      *link = &w;
+      queued = queue_.insert(w, now_ns() + delay_ns);
     }
-    wake_.notify_one();
-    return true;
+    if (queued)
+      wake_.notify_one();
+    return queued;
   }
 
   bool cancel(work_item& w) noexcept {
     std::lock_guard guard(mutex_);
-    if (!w.queued)
-      return false;
-    for (work_item** link = &head_; *link; link = &(*link)->next)
-      if (*link == &w) {
-        *link = w.next;
-        break;
-      }
-    w.queued = false;
-    w.next = nullptr;
-    return true;
+    return queue_.remove(w);
   }
 
 private:
   void loop() {
     std::unique_lock lock(mutex_);
     while (!stopping_) {
-      if (!head_) {
+      std::uint64_t now = now_ns(); // one reading, so the wait below cannot underflow
+      if (work_item* w = queue_.pop_due(now)) {
+        lock.unlock();
+        w->fn(*w);
+        lock.lock();
+      } else if (queue_.empty()) {
         wake_.wait(lock);
-        continue;
+      } else {
+        wake_.wait_for(lock, std::chrono::nanoseconds(queue_.front()->due_ns - now));
       }
-      std::uint64_t now = now_ns();
-      if (head_->due_ns > now) {
-        wake_.wait_for(lock, std::chrono::nanoseconds(head_->due_ns - now));
-        continue;
-      }
-      work_item* w = head_;
-      head_ = w->next;
-      w->next = nullptr;
-      w->queued = false;
-      lock.unlock();
-      w->fn(*w);
-      lock.lock();
     }
   }
 
   std::mutex mutex_;
   std::condition_variable wake_;
-  work_item* head_ = nullptr;
+  detail::work_queue queue_;
   bool stopping_ = false;
   std::thread thread_; // last: starts after the members it uses
 };

@@ -2,6 +2,7 @@
 // A deterministic executor with a virtual clock: work runs only when the test (or mpathctl) says
 // so, and time moves only when it is advanced.
 
+#include <mpath/detail/work_queue.hpp>
 #include <mpath/executor.hpp>
 
 #include <atomic>
@@ -17,31 +18,12 @@ public:
 
   bool post(work_item& w, std::uint64_t delay_ns) noexcept {
     std::lock_guard guard(mutex_);
-    if (w.queued)
-      return false;
-    w.queued = true;
-    w.due_ns = now_ns() + delay_ns;
-    // Sorted by due time; equal times keep posting order.
-    work_item** link = &head_;
-    while (*link && (*link)->due_ns <= w.due_ns)
-      link = &(*link)->next;
-    w.next = *link;
-    *link = &w;
-    return true;
+    return queue_.insert(w, now_ns() + delay_ns);
   }
 
   bool cancel(work_item& w) noexcept {
     std::lock_guard guard(mutex_);
-    if (!w.queued)
-      return false;
-    for (work_item** link = &head_; *link; link = &(*link)->next)
-      if (*link == &w) {
-        *link = w.next;
-        break;
-      }
-    w.queued = false;
-    w.next = nullptr;
-    return true;
+    return queue_.remove(w);
   }
 
   /// Runs one due item; false when none is due.
@@ -49,13 +31,10 @@ public:
     work_item* w = nullptr;
     {
       std::lock_guard guard(mutex_);
-      if (!head_ || head_->due_ns > now_ns())
-        return false;
-      w = head_;
-      head_ = w->next;
-      w->next = nullptr;
-      w->queued = false;
+      w = queue_.pop_due(now_ns());
     }
+    if (!w)
+      return false;
     w->fn(*w);
     return true;
   }
@@ -76,9 +55,9 @@ public:
       std::uint64_t next = 0;
       {
         std::lock_guard guard(mutex_);
-        if (!head_ || head_->due_ns > target)
+        if (queue_.empty() || queue_.front()->due_ns > target)
           break;
-        next = head_->due_ns;
+        next = queue_.front()->due_ns;
       }
       if (next > now_ns())
         now_.store(next, std::memory_order_release);
@@ -90,20 +69,20 @@ public:
   /// Due time of the earliest queued item, if any.
   bool next_due(std::uint64_t& due) const noexcept {
     std::lock_guard guard(mutex_);
-    if (!head_)
+    if (queue_.empty())
       return false;
-    due = head_->due_ns;
+    due = queue_.front()->due_ns;
     return true;
   }
 
   bool idle() const noexcept {
     std::lock_guard guard(mutex_);
-    return head_ == nullptr;
+    return queue_.empty();
   }
 
 private:
   mutable std::mutex mutex_;
-  work_item* head_ = nullptr;
+  detail::work_queue queue_;
   std::atomic<std::uint64_t> now_{0};
 };
 
