@@ -1,0 +1,60 @@
+# Runs mpathctl once and checks what it did. `cmake -P` script; variables:
+#   PROGRAM        the mpathctl executable
+#   LAUNCHER       optional command (blank-separated) to start it with (MPATH_TEST_LAUNCHER)
+#   SCRIPT         a scenario script: passed as the argument, or fed on standard input with STDIN=ON
+#   ARGS           arguments instead of SCRIPT (blank-separated)
+#   EXPECTED       file that standard output must equal byte for byte
+#   EXPECTED_REGEX a regular expression standard output must match
+#   EXPECTED_EXIT  the exit status; default: N from a `# expected exit status: N` line of SCRIPT, else 0
+
+if(NOT PROGRAM)
+  message(FATAL_ERROR "check.cmake: PROGRAM not set")
+endif()
+separate_arguments(_launcher UNIX_COMMAND "${LAUNCHER}")
+separate_arguments(_args UNIX_COMMAND "${ARGS}")
+
+set(_input)
+if(SCRIPT)
+  if(STDIN)
+    list(APPEND _args -)
+    set(_input INPUT_FILE ${SCRIPT})
+  else()
+    list(APPEND _args ${SCRIPT})
+  endif()
+  if(NOT DEFINED EXPECTED_EXIT)
+    file(STRINGS ${SCRIPT} _exit_line REGEX "^# expected exit status: [0-9]+$" LIMIT_COUNT 1)
+    if(_exit_line MATCHES "([0-9]+)$")
+      set(EXPECTED_EXIT ${CMAKE_MATCH_1})
+    endif()
+  endif()
+endif()
+if(NOT DEFINED EXPECTED_EXIT)
+  set(EXPECTED_EXIT 0)
+endif()
+
+execute_process(COMMAND ${_launcher} ${PROGRAM} ${_args} ${_input} RESULT_VARIABLE _rc OUTPUT_VARIABLE _out
+                ERROR_VARIABLE _err)
+
+set(_failed OFF)
+if(NOT "${_rc}" STREQUAL "${EXPECTED_EXIT}")
+  message(SEND_ERROR "exit status ${_rc}, expected ${EXPECTED_EXIT}\nstderr:\n${_err}")
+  set(_failed ON)
+endif()
+if(EXPECTED)
+  file(READ ${EXPECTED} _want)
+  if(NOT _out STREQUAL _want)
+    get_filename_component(_base ${EXPECTED} NAME)
+    set(_got_file ${CMAKE_CURRENT_BINARY_DIR}/${_base}.actual)
+    file(WRITE ${_got_file} "${_out}")
+    execute_process(COMMAND diff -u ${EXPECTED} ${_got_file} OUTPUT_VARIABLE _diff)
+    message(SEND_ERROR "standard output differs from ${EXPECTED} (actual output in ${_got_file}):\n${_diff}")
+    set(_failed ON)
+  endif()
+endif()
+if(DEFINED EXPECTED_REGEX AND NOT _out MATCHES "${EXPECTED_REGEX}")
+  message(SEND_ERROR "standard output does not match '${EXPECTED_REGEX}':\n${_out}")
+  set(_failed ON)
+endif()
+if(_failed)
+  message(FATAL_ERROR "check failed: ${PROGRAM} ${_args}")
+endif()
