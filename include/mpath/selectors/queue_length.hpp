@@ -9,8 +9,19 @@
 
 namespace mpath::inline v0::selectors {
 
-/// Locking: a spinlock around the valid list for select/fail/reinstate; the in-flight counters
-/// are atomics so start_io/end_io never take it (as the kernel's atomic_t counters).
+/// Arguments: none for the selector (ignored); per path `[repeat_count]` (default 1, stored as
+/// given and honoured, product.md §5).
+///
+/// Locking: a spinlock (mpath::spinlock) around the valid list order and the repeat state for
+/// select/fail_path/reinstate_path, because "move the winner to the tail" must be serialised for
+/// ties to rotate exactly as in the kernel. The in-flight counters are atomics (relaxed: they are
+/// a load estimate, no other data hangs off them), one cache line per path, so start_io/end_io
+/// never take the lock, as the kernel's atomic_t counters. Per I/O that is three atomic
+/// read-modify-writes (lock, +1, -1): the least an exactly ordered, thread-safe queue-length
+/// can do (docs/selectors.md, "Cost").
+///
+/// Thread safety: select, fail_path, reinstate_path, start_io and end_io may run concurrently;
+/// create/add_path before any of them; the status writers at any time after add_path.
 class queue_length {
 public:
   static constexpr std::string_view name = "queue-length";

@@ -9,8 +9,17 @@
 
 namespace mpath::inline v0::selectors {
 
-/// Locking: one spinlock around the valid list, held for a few instructions per select; the
-/// selector keeps no per-I/O counters, so it has no start_io/end_io.
+/// Arguments: none for the selector (any given are ignored, as the kernel does); per path
+/// `[repeat_count]` (default 1, stored as given and honoured, product.md §5).
+///
+/// Locking: one spinlock (mpath::spinlock) around the valid list and the repeat state, taken by
+/// select, fail_path and reinstate_path. A select is a handful of instructions (take the head,
+/// move it to the tail), so a lock is cheaper than any lock-free scheme that still rotated in the
+/// kernel's exact order: one atomic exchange per I/O, the least any shared rotation costs. There
+/// are no per-I/O counters, hence no start_io/end_io (the kernel's round-robin has none either).
+///
+/// Thread safety: select, fail_path and reinstate_path may run concurrently; create/add_path
+/// before any of them; the status writers may run at any time after add_path.
 class round_robin {
 public:
   static constexpr std::string_view name = "round-robin";

@@ -11,11 +11,19 @@
 
 namespace mpath::inline v0::selectors {
 
-/// Locking: a spinlock around the valid list for select/fail/reinstate; in-flight byte totals are
-/// atomics updated by start_io/end_io without it.
+/// Arguments: none for the selector (ignored); per path `[repeat_count [relative_throughput]]`
+/// (defaults 1 and 1; throughput 0..100; repeat_count stored as given and honoured, product.md §5).
+///
+/// Locking: a spinlock (mpath::spinlock) around the valid list order and the repeat state for
+/// select/fail_path/reinstate_path (the winner moves to the tail, serialised as in the kernel);
+/// the in-flight byte totals are relaxed atomics, one cache line per path, updated by
+/// start_io/end_io without the lock, as the kernel's atomic_t.
 ///
 /// The comparison is mathematically correct 64-bit arithmetic (product.md §5): the kernel returns
 /// differences through a 32-bit int and can flip the sign for large loads; we do not.
+///
+/// Thread safety: select, fail_path, reinstate_path, start_io and end_io may run concurrently;
+/// create/add_path before any of them; the status writers at any time after add_path.
 class service_time {
 public:
   static constexpr std::string_view name = "service-time";

@@ -5,52 +5,76 @@
 #include <mpath/detail/text.hpp>
 #include <mpath/path_selector.hpp>
 
-#include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace mpath::inline v0::selectors::detail {
 
-/// Valid paths in selection order; all operations are O(paths) at worst and allocation-free
-/// once every path was added.
+/// Valid paths in selection order (the kernel's valid_paths list) and a failed flag per path.
+///
+/// Storage: one array of every path index whose first valid_count() entries are the valid list in
+/// order; what follows is unused. Moving an entry is a memmove of at most 4 × paths bytes (no
+/// std::rotate, no vector<bool>), and nothing allocates once every path was added.
+///
+/// Thread safety: none; the owning selector serialises every call with its lock.
 class path_list {
 public:
+  /// Appends path `size()` to the tail of the valid list (construction only).
   void add_tail(path_index p) {
-    valid_.push_back(p);
-    failed_.push_back(false);
+    order_.push_back(p);
+    failed_.push_back(0);
+    // The new path belongs right behind the valid ones (all of them, before any I/O).
+    std::memmove(order_.data() + valid_ + 1, order_.data() + valid_, (order_.size() - 1 - valid_) * sizeof(path_index));
+    order_[valid_++] = p;
   }
+  /// Every path, valid or failed.
   std::size_t size() const noexcept { return failed_.size(); }
-  std::size_t valid_count() const noexcept { return valid_.size(); }
-  const std::vector<path_index>& valid() const noexcept { return valid_; }
-  bool is_failed(path_index p) const noexcept { return failed_[p]; }
+  std::size_t valid_count() const noexcept { return valid_; }
+  /// The valid list, head first.
+  std::span<const path_index> valid() const noexcept { return {order_.data(), valid_}; }
+  bool is_failed(path_index p) const noexcept { return failed_[p] != 0; }
 
   /// Moves the valid entry at position `pos` to the tail (the kernel's list_move_tail).
   void move_to_tail(std::size_t pos) noexcept {
-    std::rotate(valid_.begin() + std::ptrdiff_t(pos), valid_.begin() + std::ptrdiff_t(pos) + 1, valid_.end());
+    path_index p = order_[pos];
+    std::memmove(order_.data() + pos, order_.data() + pos + 1, (valid_ - pos - 1) * sizeof(path_index));
+    order_[valid_ - 1] = p;
   }
 
+  /// Takes `p` off the valid list; a path already failed is left alone.
   void fail(path_index p) noexcept {
     if (failed_[p])
       return;
-    failed_[p] = true;
-    valid_.erase(std::find(valid_.begin(), valid_.end(), p));
+    failed_[p] = 1;
+    std::size_t pos = 0;
+    while (order_[pos] != p)
+      ++pos;
+    std::memmove(order_.data() + pos, order_.data() + pos + 1, (valid_ - pos - 1) * sizeof(path_index));
+    --valid_;
   }
-  /// Reinstated paths go to the head (round-robin) or the tail (the others).
+  /// Puts `p` back on the valid list: at the head (round-robin: chosen next) or at the tail (the
+  /// others); a path that is not failed is left alone.
   void reinstate(path_index p, bool at_head) noexcept {
     if (!failed_[p])
       return;
-    failed_[p] = false;
-    // capacity() >= size() always holds after add_tail, so this never allocates.
-    if (at_head)
-      valid_.insert(valid_.begin(), p);
-    else
-      valid_.push_back(p);
+    failed_[p] = 0;
+    if (at_head) {
+      std::memmove(order_.data() + 1, order_.data(), valid_ * sizeof(path_index));
+      order_[0] = p;
+    } else {
+      order_[valid_] = p;
+    }
+    ++valid_;
   }
 
 private:
-  std::vector<path_index> valid_;
-  std::vector<bool> failed_;
+  std::vector<path_index> order_;
+  std::vector<std::uint8_t> failed_;
+  std::size_t valid_ = 0;
 };
 
 /// Reads the optional first per-path argument, repeat_count (default 1), with the selector's
