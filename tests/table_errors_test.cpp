@@ -194,8 +194,8 @@ TEST_CASE("table errors: unknown path selector type") {
                    group("Service-Time 0 1 0 8:16"),
                    group("round_robin 0 1 0 8:16"),
                    group("rr 0 1 0 8:16"),
-                   group("historical-service-time 0 1 0 8:16"), // not in the default selector set
-                   group("io-affinity 0 1 1 8:16 1"),
+                   group("Historical-Service-Time 0 1 0 8:16"),
+                   group("io_affinity 0 1 1 8:16 1"),
                    group("0 0 1 0 8:16"),
                    "0 0 1 1 round-robin 0 1 0 8:16 junk junk", // surplus words are read as a group
                    "0 0 2 1 round-robin 0 1 0 8:16 queue_length 0 1 0 8:32",
