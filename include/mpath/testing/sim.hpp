@@ -287,9 +287,10 @@ public:
       std::uint64_t due = 0;
       if (exec_.next_due(due) && due < next)
         next = due;
-      for (const auto& r : requeued_)
-        if (r.delayed && r.due_ns < next)
-          next = r.due_ns;
+      if (!engine_->suspended()) // a suspended device reissues nothing until resume
+        for (const auto& r : requeued_)
+          if (r.delayed && r.due_ns < next)
+            next = r.due_ns;
       next = std::max(next, exec_.now_ns());
       exec_.advance(next - exec_.now_ns());
       backend_.set_now(next);
