@@ -487,10 +487,19 @@ private:
     return true;
   }
 
+  /// A group number as the kernel's "%u" reads it (leading zeros allowed); above 2^32-1 is refused
+  /// (product.md §5), as are 0 and numbers past the last group.
   std::optional<std::size_t> group_number(const std::string& s) const {
-    if (s.empty() || s.size() > 10 || s.find_first_not_of("0123456789") != std::string::npos)
+    if (s.empty())
       return std::nullopt;
-    std::uint64_t n = std::stoull(s);
+    std::uint64_t n = 0;
+    for (char c : s) {
+      if (c < '0' || c > '9')
+        return std::nullopt;
+      n = n * 10 + std::uint64_t(c - '0');
+      if (n > 0xffffffffu)
+        return std::nullopt;
+    }
     if (n == 0 || n > groups_.size())
       return std::nullopt;
     return std::size_t(n - 1);
