@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <random>
@@ -293,7 +294,10 @@ TEST_CASE_TEMPLATE("selector laws under concurrency: accounting ends at zero, no
   // The engine's side: fail and reinstate under its own lock, concurrently with the I/O.
   std::mt19937 rng(99);
   std::vector<bool> failed(n, false);
-  for (int round = 0; round < 3000; ++round) {
+  // Until the workers have done a fair amount of I/O (bounded in time for slow sanitizer runs).
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (int round = 0; round < 3000 || (selected.load() < 20'000 && std::chrono::steady_clock::now() < deadline);
+       ++round) {
     path_index p = path_index(rng() % n);
     if (failed[p])
       s.reinstate_path(p);

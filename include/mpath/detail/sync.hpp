@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <thread>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -12,14 +13,22 @@
 namespace mpath::inline v0 {
 
 /// A test-and-test-and-set spinlock for short critical sections (selector lists).
+///
+/// Unlike a kernel spinlock it cannot keep its holder from being preempted, so after a short
+/// spin a waiter yields its CPU (to the holder, if they share one) instead of burning the rest
+/// of its time slice. Uncontended, lock() is one atomic exchange.
 class spinlock {
 public:
   void lock() noexcept {
     for (;;) {
       if (!locked_.exchange(true, std::memory_order_acquire))
         return;
-      while (locked_.load(std::memory_order_relaxed))
-        pause();
+      for (unsigned spins = 0; locked_.load(std::memory_order_relaxed); ++spins) {
+        if (spins < spins_before_yield)
+          pause();
+        else
+          std::this_thread::yield();
+      }
     }
   }
   bool try_lock() noexcept {
@@ -28,6 +37,8 @@ public:
   void unlock() noexcept { locked_.store(false, std::memory_order_release); }
 
 private:
+  static constexpr unsigned spins_before_yield = 128;
+
   static void pause() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
     _mm_pause();
