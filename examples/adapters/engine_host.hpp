@@ -1,0 +1,169 @@
+#pragma once
+// engine_host: plays the part of DM core around an engine for the real adapters. It owns the
+// engine, receives the adapter's completions (through the adapter's completion_sink) and acts on
+// the engine's answers: in request mode an I/O answered `requeue` is resubmitted at once, one
+// answered `delay_requeue` after 100 ms or as soon as the engine asks for the requeue list to be
+// re-driven (kick_requeue: pg_init finished, a path came back). In bio mode the engine holds and
+// reissues I/O itself and the requeue list stays empty.
+//
+//   mpath::thread_executor exec;
+//   mpath::adapters::posix_backend<> backend;
+//   auto host = mpath::adapters::engine_host<decltype(backend)>::create(backend, exec, table_text);
+//   host.value()->submit(io);   // io.on_done(io, status) runs exactly once, on some adapter thread
+
+#include "common.hpp"
+
+#include <mpath/multipath.hpp>
+#include <mpath/thread_executor.hpp>
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace mpath::adapters {
+
+/// Thread safety: `submit` from any thread; completions arrive from adapter threads; the requeue
+/// list is re-driven on the host's own thread. Destroy the host only when no I/O is in flight in
+/// the backend any more: it stops the requeue thread, shuts the engine down, and fails whatever
+/// is still waiting for a requeue with `ioerr`.
+template <class Backend, class Exec = thread_executor, class Traits = default_traits> class engine_host {
+public:
+  using engine_type = multipath<Backend, Exec, Traits>;
+  using io_type = typename Backend::io_type;
+  using event_fn = void (*)(void* ctx, const path_event& e) noexcept;
+  static constexpr std::uint64_t delay_requeue_ns = 100'000'000; ///< DM core's 100 ms
+
+  static result<std::unique_ptr<engine_host>> create(Backend& backend, Exec& exec, std::string_view table_text,
+                                                     engine_options options = {}) {
+    std::unique_ptr<engine_host> h(new engine_host(backend));
+    backend.set_sink({h.get(), &on_complete, &on_kick, &on_event});
+    auto engine = engine_type::create(backend, exec, table_text, options);
+    if (!engine)
+      return std::move(engine).err();
+    h->engine_ = std::move(*engine);
+    h->thread_ = std::thread([p = h.get()] { p->requeue_loop(); });
+    return h;
+  }
+
+  engine_host(const engine_host&) = delete;
+  engine_host& operator=(const engine_host&) = delete;
+  ~engine_host() {
+    {
+      std::lock_guard guard(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable())
+      thread_.join();
+    engine_.reset(); // shutdown: waits for activations, fails I/O the engine holds (bio mode)
+    for (auto& e : list_)
+      backend_.io_done(*e.io, blk_status::ioerr);
+  }
+
+  engine_type& engine() noexcept { return *engine_; }
+
+  /// A new I/O from the application.
+  void submit(io_type& io) noexcept { act(io, engine_->submit(io)); }
+
+  /// Called with every path event, on the executor's thread. Set it before I/O starts.
+  void set_event_listener(event_fn fn, void* ctx) noexcept {
+    listener_ = fn;
+    listener_ctx_ = ctx;
+  }
+
+  /// I/O waiting in the requeue list now (request mode), plus what the engine holds (bio mode).
+  std::size_t held() const {
+    std::size_t n = engine_->queued();
+    std::lock_guard guard(mutex_);
+    return n + list_.size();
+  }
+  /// How many times an I/O was put on the requeue list.
+  std::uint64_t requeues() const {
+    std::lock_guard guard(mutex_);
+    return requeues_;
+  }
+
+private:
+  struct entry {
+    io_type* io;
+    std::uint64_t due_ns; // 0: at once
+  };
+
+  explicit engine_host(Backend& backend) : backend_(backend) {}
+
+  static void on_complete(void* ctx, io_type& io, blk_status s) noexcept {
+    auto* self = static_cast<engine_host*>(ctx);
+    self->act(io, self->engine_->complete(io, s));
+  }
+  static void on_kick(void* ctx) noexcept {
+    auto* self = static_cast<engine_host*>(ctx);
+    std::lock_guard guard(self->mutex_);
+    for (auto& e : self->list_)
+      e.due_ns = 0;
+    self->wake_.notify_one();
+  }
+  static void on_event(void* ctx, const path_event& e) noexcept {
+    auto* self = static_cast<engine_host*>(ctx);
+    if (self->listener_)
+      self->listener_(self->listener_ctx_, e);
+  }
+
+  void act(io_type& io, disposition d) noexcept {
+    if (d != disposition::requeue && d != disposition::delay_requeue)
+      return; // dispatched, held by the engine, or finished
+    // Notify under the lock: the I/O may be resubmitted, finish, and the application tear the host
+    // down before a notify made after unlocking would run.
+    std::lock_guard guard(mutex_);
+    list_.push_back({&io, d == disposition::requeue ? 0 : steady_ns() + delay_requeue_ns});
+    ++requeues_;
+    wake_.notify_one();
+  }
+
+  void requeue_loop() {
+    std::vector<io_type*> due;
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+      std::uint64_t now = steady_ns(), next = 0;
+      for (auto it = list_.begin(); it != list_.end();) {
+        if (it->due_ns <= now) {
+          due.push_back(it->io);
+          it = list_.erase(it);
+        } else {
+          next = next == 0 || it->due_ns < next ? it->due_ns : next;
+          ++it;
+        }
+      }
+      if (due.empty()) {
+        if (next == 0)
+          wake_.wait(lock);
+        else
+          wake_.wait_for(lock, std::chrono::nanoseconds(next - now));
+        continue;
+      }
+      lock.unlock();
+      for (io_type* io : due)
+        submit(*io);
+      due.clear();
+      lock.lock();
+    }
+  }
+
+  Backend& backend_;
+  std::unique_ptr<engine_type> engine_;
+  event_fn listener_ = nullptr;
+  void* listener_ctx_ = nullptr;
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<entry> list_;     // guarded by mutex_
+  std::uint64_t requeues_ = 0; // guarded by mutex_
+  bool stopping_ = false;      // guarded by mutex_
+  std::thread thread_;
+};
+
+} // namespace mpath::adapters
