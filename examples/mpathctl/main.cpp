@@ -2,6 +2,8 @@
 // script of commands (product.md §6, a contract: keep the language and the output formats exactly
 // as they are) and prints what the kernel's dmsetup would print, plus the simulation's counters.
 
+#include "demo.hpp"
+
 #include <mpath/error.hpp>
 #include <mpath/hw_handler.hpp>
 #include <mpath/io.hpp>
@@ -33,7 +35,7 @@ constexpr std::string_view help_text = R"(mpathctl - drive the mpath multipath e
 
 USAGE
   mpathctl [SCRIPT]        run the commands of SCRIPT; standard input when SCRIPT is missing or "-"
-  mpathctl demo [OPTIONS]  live failover demo over real files (not built yet)
+  mpathctl demo [OPTIONS]  live failover demo over real files (see `mpathctl demo --help`)
   mpathctl --help          this text
   mpathctl --version       the library version
 
@@ -99,8 +101,8 @@ OUTPUT
 EXIT STATUS
   0  every command was understood (engine errors included)
   1  the script could not be read
-  2  a command line or script line was not understood (a `usage:` line was printed); also
-     `mpathctl demo`, which is not built yet
+  2  a command line or script line was not understood (a `usage:` line was printed)
+  (`mpathctl demo` has its own exit statuses, see `mpathctl demo --help`)
 )";
 
 // ------------------------------------------------------------------------------------- words
@@ -478,11 +480,8 @@ int main(int argc, char** argv) {
               << ")\n";
     return 0;
   }
-  if (!args.empty() && args[0] == "demo") {
-    std::cerr << "mpathctl: demo: the live demo over real files is not built yet; try "
-                 "`mpathctl examples/scenarios/failover.mpath`\n";
-    return 2;
-  }
+  if (!args.empty() && args[0] == "demo")
+    return mpathctl::run_demo(argc - 1, argv + 1);
   if (args.size() > 1 || (!args.empty() && args[0].size() > 1 && args[0].front() == '-')) {
     std::cerr << "usage: mpathctl [SCRIPT] | mpathctl demo [OPTIONS] | mpathctl --help\n";
     return 2;
