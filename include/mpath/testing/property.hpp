@@ -60,8 +60,11 @@ template <class Traits = sim_traits> struct model_check {
   std::function<rc::Gen<script_step>(const reference_model&)> steps = [](const reference_model& m) {
     return gen_step(m);
   };
-  /// Called after every step, with the model's state after it and the device; use RC_ASSERT.
-  std::function<void(const script_step&, const reference_model&, sim_device<Traits>&)> after_step;
+  /// Called after every step with the model's state before and after it and the device (after it);
+  /// state your own property with RC_ASSERT.
+  std::function<void(const script_step&, const reference_model& before, const reference_model& after,
+                     sim_device<Traits>&)>
+      after_step;
   /// Print how often each situation (all paths down, pg_init retried, ...) was reached.
   bool classify = false;
 };
@@ -139,8 +142,15 @@ public:
     }
     if (after.self_check_failures() != 0)
       fail(sut, "the model dispatched to a failed path", "0", std::to_string(after.self_check_failures()));
-    if (check_->after_step)
-      check_->after_step(step_, after, d);
+    if (check_->after_step) {
+      try {
+        check_->after_step(step_, before, after, d);
+      } catch (const rc::detail::CaseResult& r) {
+        if (r.type != rc::detail::CaseResult::Type::Failure)
+          throw;
+        fail(sut, "your property (model_check::after_step)", "holds", r.description);
+      }
+    }
   }
 
   void show(std::ostream& os) const override { os << step_.line("mp"); }
