@@ -247,9 +247,10 @@ inline void format_cpumask(const std::vector<std::uint32_t>& words, std::uint32_
 /// Arguments: none for the selector (ignored); per path exactly one, the kernel hex cpumask of
 /// the CPUs whose I/O it serves (`3`, `ff,00000000`). A CPU already taken by an earlier path
 /// stays with that path (the kernel logs "CPU mapping for <c> exists. Ignoring."); a path that
-/// gets no CPU at all is refused. A bit at or above nr_cpu_ids makes the mask invalid, as in
-/// kernels since 6.2 (cpumask_parse is bounded by nr_cpu_ids), so the kernel's "Ignoring
-/// mapping for CPU <c>" case cannot arise.
+/// gets no CPU at all is refused. A bit at or above nr_cpu_ids makes the mask invalid, as on
+/// current kernels, where cpumask_parse() is bounded by nr_cpumask_bits = nr_cpu_ids (older
+/// configurations bounded it by NR_CPUS and then ignored such CPUs with "Ignoring mapping for
+/// CPU <c>"; with our bound that case cannot arise).
 ///
 /// "The submitting CPU" is `Cpus::current_cpu()`: with `system_cpus` (the default
 /// `io_affinity`) the calling thread's `set_cpu_hint` value if it set one, else `sched_getcpu()`.

@@ -18,7 +18,7 @@ namespace mpath::inline v0::selectors {
 /// a load estimate, no other data hangs off them), one cache line per path, so start_io/end_io
 /// never take the lock, as the kernel's atomic_t counters. Per I/O that is three atomic
 /// read-modify-writes (lock, +1, -1): the least an exactly ordered, thread-safe queue-length
-/// can do (docs/selectors.md, "Cost").
+/// can do (docs/selectors.md, "Concurrency and cost").
 ///
 /// Thread safety: select, fail_path, reinstate_path, start_io and end_io may run concurrently;
 /// create/add_path before any of them; the status writers at any time after add_path.
