@@ -88,16 +88,20 @@ public:
 
   void submit(handle_type& h, io_type& io) noexcept {
     auto& p = paths_[h.id];
+    p.busy.fetch_add(1, std::memory_order_seq_cst); // before looking at the faults: see settled()
     if (auto s = take_failure(p)) {
       p.injected.fetch_add(1, std::memory_order_relaxed);
       sink_.complete(sink_.ctx, io, *s);
+      p.busy.fetch_sub(1, std::memory_order_seq_cst);
       return;
     }
     if (p.fail_after.load(std::memory_order_acquire)) {
       std::lock_guard guard(mutex_);
       doomed_.emplace(&io, h.id); // the path does it; inner_complete swaps the status
       doomed_count_.fetch_add(1, std::memory_order_release);
+      p.doomed.fetch_add(1, std::memory_order_seq_cst);
     }
+    p.busy.fetch_sub(1, std::memory_order_seq_cst);
     if (std::uint64_t lat = p.latency_ns.load(std::memory_order_relaxed)) {
       std::lock_guard guard(mutex_);
       delayed_.push_back({steady_ns() + lat, &h, &io});
@@ -182,6 +186,14 @@ public:
     clear_io(id);
     clear_probe(id);
   }
+  /// True when no failure injected on the path is still on its way to the engine: no submit is
+  /// deciding on the faults, no fail-after I/O is in flight. After `path_up`, wait for this before
+  /// reinstating the path, or a late error can fail it again (as a late error would on a real
+  /// transport).
+  bool settled(std::uint32_t id) const noexcept {
+    const auto& p = paths_[id];
+    return p.busy.load(std::memory_order_seq_cst) == 0 && p.doomed.load(std::memory_order_seq_cst) == 0;
+  }
   /// How many I/Os on the path were failed by injection.
   std::uint64_t injected(std::uint32_t id) const noexcept {
     return paths_[id].injected.load(std::memory_order_relaxed);
@@ -200,6 +212,8 @@ private:
     std::atomic<blk_status> probe_status{blk_status::transport};
     std::atomic<std::uint64_t> latency_ns{0};
     std::atomic<std::uint64_t> injected{0};
+    std::atomic<std::uint32_t> busy{0};   ///< submits deciding on the faults now
+    std::atomic<std::uint32_t> doomed{0}; ///< fail-after I/Os not yet reported
   };
   struct delayed_io {
     std::uint64_t due_ns;
@@ -233,6 +247,9 @@ private:
         auto& p = self->paths_[*id];
         p.injected.fetch_add(1, std::memory_order_relaxed);
         s = p.after_status.load(std::memory_order_relaxed);
+        self->sink_.complete(self->sink_.ctx, io, s);
+        p.doomed.fetch_sub(1, std::memory_order_seq_cst); // reported: the engine has seen it
+        return;
       }
     }
     self->sink_.complete(self->sink_.ctx, io, s);

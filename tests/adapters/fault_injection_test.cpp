@@ -8,7 +8,9 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <deque>
+#include <thread>
 #include <vector>
 
 #include <fcntl.h>
@@ -135,4 +137,19 @@ TEST_CASE("fault_injector: probes fail on demand; path_down and path_up") {
   rig.backend.path_up(1);
   CHECK(rig.backend.probe(rig.b) == blk_status::ok);
   CHECK(rig.run(rig.b, rig.write_at(0)) == blk_status::ok);
+}
+
+TEST_CASE("fault_injector: a path is settled once no injected failure is still on its way") {
+  injector_rig rig;
+  CHECK(rig.backend.settled(0));
+  rig.backend.fail_io(0, blk_status::transport, fault_when::after);
+  rig.backend.set_latency(0, 50'000'000); // the doomed I/O is still in flight for 50 ms
+  auto& io = rig.write_at(0);
+  rig.backend.submit(rig.a, io);
+  rig.backend.path_up(0); // the cable is back, but the answer of that I/O is not in yet
+  CHECK_FALSE(rig.backend.settled(0));
+  CHECK(rig.done.wait(io) == blk_status::transport);
+  for (int i = 0; i < 1000 && !rig.backend.settled(0); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  CHECK(rig.backend.settled(0));
 }

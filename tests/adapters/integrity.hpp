@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fcntl.h>
@@ -140,6 +141,12 @@ template <class Inner> report run(Inner& inner, const config& c) {
   };
   auto bring_up = [&](int i) {
     backend.path_up(std::uint32_t(i));
+    // A failure injected while the path was down may still be on its way (a fail-after I/O the
+    // path is doing now); reported after the reinstatement, it would rightly fail the path again.
+    // The path is back only once those have reached the engine.
+    for (int spin = 0; !backend.settled(std::uint32_t(i)) && spin < 100000; ++spin)
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    CHECK(backend.settled(std::uint32_t(i)));
     message("reinstate_path " + paths[i]);
   };
   // Moves to (new_down, new_queue). The epoch goes odd before a window opens and even again
