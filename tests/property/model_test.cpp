@@ -34,3 +34,10 @@ TEST_CASE("model: a bio-mode table") {
         "3 queue_if_no_path queue_mode bio 0 2 1 service-time 0 2 2 8:16 1 1 8:32 1 4 round-robin 0 1 1 8:48 2"));
   });
 }
+
+TEST_CASE("model: historical-service-time, with and without a threshold") {
+  MP_RC_CHECK_N("historical-service-time", 50, [] {
+    mt::check_against_model(mt::fixed_table("1 queue_if_no_path 0 2 1 historical-service-time 2 972 2 3 0 a b c "
+                                            "historical-service-time 0 2 1 d 1 e 1"));
+  });
+}

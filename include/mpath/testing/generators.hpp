@@ -127,10 +127,16 @@ inline rc::Gen<generated_table> gen_table(table_options opts = {}) {
     for (int g = 0; g < groups; ++g) {
       model_table::group mg;
       mg.selector = *rc::gen::elementOf(opts.selectors);
-      // round-robin, queue-length and service-time ignore their group arguments.
       int nsel = *rc::gen::weightedElement<int>({{6, 0}, {1, 1}, {1, 2}});
-      for (int i = 0; i < nsel; ++i)
-        mg.selector_args.push_back(*rc::gen::element<std::string>("0", "7", "x"));
+      bool hst = mg.selector == "historical-service-time";
+      for (int i = 0; i < nsel; ++i) {
+        if (!hst) // round-robin, queue-length and service-time ignore their group arguments
+          mg.selector_args.push_back(*rc::gen::element<std::string>("0", "7", "x"));
+        else if (i == 0) // base_weight < 1024
+          mg.selector_args.push_back(*rc::gen::element<std::string>("972", "512", "1000", "0"));
+        else // threshold_multiplier
+          mg.selector_args.push_back(*rc::gen::element<std::string>("0", "1", "2", "10"));
+      }
       int paths = *rc::gen::inRange(1, opts.max_paths + 1);
       int max_args = mg.selector == "service-time" ? 2 : 1;
       int nargs = *rc::gen::inRange(0, max_args + 1);

@@ -22,6 +22,7 @@
 #include <mpath/table.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -79,7 +80,8 @@ struct model_table {
 class reference_model {
 public:
   static bool supports_selector(std::string_view name) noexcept {
-    return name == "round-robin" || name == "queue-length" || name == "service-time";
+    return name == "round-robin" || name == "queue-length" || name == "service-time" ||
+           name == "historical-service-time";
   }
 
   /// Where a model I/O is.
@@ -94,6 +96,7 @@ public:
   struct io_record {
     std::uint64_t id = 0;
     std::uint64_t bytes = 0;
+    std::uint64_t start_ns = 0; ///< virtual time of the last dispatch (historical-service-time)
     where at = where::done;
     std::size_t path = 0; ///< while in flight: index in table order
     std::uint32_t completions = 0;
@@ -140,7 +143,19 @@ public:
     for (std::size_t gi = 0; gi < table_.groups.size(); ++gi) {
       group g;
       const auto& spec = table_.groups[gi];
-      g.kind = spec.selector == "round-robin" ? sel::rr : spec.selector == "queue-length" ? sel::ql : sel::st;
+      g.kind = spec.selector == "round-robin"    ? sel::rr
+               : spec.selector == "queue-length" ? sel::ql
+               : spec.selector == "service-time" ? sel::st
+                                                 : sel::hst;
+      if (g.kind == sel::hst) {
+        if (!spec.selector_args.empty())
+          g.base_weight = to_u32(spec.selector_args[0]);
+        if (spec.selector_args.size() >= 2)
+          g.threshold = to_u32(spec.selector_args[1]);
+        for (unsigned k = 0; k + 1 < g.weights.size(); ++k)
+          g.weights[k] = fixed_power(g.base_weight, k + 1);
+        g.weights.back() = 0;
+      }
       for (std::size_t k = 0; k < spec.paths.size(); ++k) {
         path p;
         p.device = spec.paths[k].device;
@@ -342,13 +357,16 @@ public:
     for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
       const group& g = groups_[gi];
       w << std::string(g.bypassed ? "D" : (current_pg_ == gi ? "A" : "E"));
-      w << 0 << g.paths.size() << (g.kind == sel::rr ? 0 : g.kind == sel::ql ? 1 : 2);
+      group_status(w, g);
+      w << g.paths.size() << (g.kind == sel::rr ? 0 : g.kind == sel::ql ? 1 : g.kind == sel::st ? 2 : 3);
       for (std::size_t p : g.paths) {
         w << paths_[p].device << std::string(paths_[p].active ? "A" : "F") << paths_[p].fail_count;
         if (g.kind == sel::ql)
           w << std::to_string(std::int32_t(in_flight_count(p)));
         else if (g.kind == sel::st)
           w << std::to_string(std::int32_t(std::uint32_t(in_flight_bytes(p)))) << paths_[p].throughput;
+        else if (g.kind == sel::hst)
+          w << paths_[p].hst << in_flight_count(p) << paths_[p].stale_after;
       }
     }
     return w.text;
@@ -376,9 +394,15 @@ public:
       w << 0;
     w << groups_.size() << reported_pg();
     for (const group& g : groups_) {
-      w << table_.groups[&g - groups_.data()].selector << 0 << g.paths.size() << (g.kind == sel::st ? 2 : 1);
+      w << table_.groups[&g - groups_.data()].selector;
+      group_status(w, g);
+      w << g.paths.size() << (g.kind == sel::st ? 2 : 1);
       for (std::size_t p : g.paths) {
-        w << paths_[p].device << paths_[p].repeat;
+        w << paths_[p].device;
+        if (g.kind == sel::hst)
+          w << 0; // historical-service-time prints a constant, not the repeat count
+        else
+          w << paths_[p].repeat;
         if (g.kind == sel::st)
           w << paths_[p].throughput;
       }
@@ -429,7 +453,7 @@ public:
   std::uint64_t self_check_failures() const noexcept { return self_check_failures_; }
 
 private:
-  enum class sel : std::uint8_t { rr, ql, st };
+  enum class sel : std::uint8_t { rr, ql, st, hst };
 
   struct path {
     std::string device;
@@ -438,6 +462,10 @@ private:
     std::uint32_t fail_count = 0;
     std::uint32_t repeat = 1;
     std::uint32_t throughput = 1;
+    // historical-service-time (§5.4), fixed point with 10 fractional bits
+    std::uint64_t hst = 1024;
+    std::uint64_t stale_after = 0;
+    std::uint64_t last_finish = 0;
     bool fault = false;
     std::uint64_t dispatched = 0;
   };
@@ -449,6 +477,9 @@ private:
     std::vector<std::size_t> valid; ///< the selector's valid list, in its order
     std::optional<std::size_t> repeat_path;
     std::uint32_t repeat_left = 0;
+    std::uint64_t base_weight = 972; ///< historical-service-time
+    std::uint64_t threshold = 0;
+    std::array<std::uint64_t, 64> weights{};
   };
 
   struct work {
@@ -550,7 +581,84 @@ private:
     return sign(tb, ta);
   }
 
+  /// x^n in fixed point (10 fractional bits), by squaring, rounding every product.
+  static std::uint64_t fixed_power(std::uint64_t x, unsigned n) {
+    std::uint64_t result = 1024;
+    for (;;) {
+      if (n & 1)
+        result = (result * x + 512) >> 10;
+      n >>= 1;
+      if (n == 0)
+        return result;
+      x = (x * x + 512) >> 10;
+    }
+  }
+
+  void group_status(words& w, const group& g) const {
+    if (g.kind == sel::hst)
+      w << 2 << g.base_weight << g.threshold;
+    else
+      w << 0;
+  }
+
+  /// Historical-service-time's comparison at time `now`, negative when path a is the better one.
+  int hst_compare(std::size_t a, std::size_t b, std::uint64_t now) const {
+    using wide = __int128;
+    const group& g = groups_[paths_[a].group];
+    wide ha = wide(paths_[a].hst), hb = wide(paths_[b].hst);
+    wide oa = wide(in_flight_count(a)), ob = wide(in_flight_count(b));
+    wide sa = wide(paths_[a].stale_after), sb = wide(paths_[b].stale_after);
+    auto sign = [](wide v) { return v < 0 ? -1 : v > 0 ? 1 : 0; };
+    bool over = std::max(ha, hb) > wide(g.threshold) * std::min(ha, hb);
+    if (!over)
+      return sign(oa - ob); // only the outstanding counts matter
+    bool a_stale = sa < wide(now), b_stale = sb < wide(now);
+    if ((oa == 0 && a_stale) || (ob == 0 && b_stale) || (oa == 0 && ob == 0))
+      return sign((ob == 0 ? sa : 0) - (oa == 0 ? sb : 0)); // idle beats busy; older stale_after first
+    bool b_better;
+    if (oa == ob) {
+      b_better = ha > hb;
+    } else {
+      if (oa >= 1024 || ob >= 1024) {
+        ha >>= 10;
+        hb >>= 10;
+      }
+      b_better = (1 + oa) * ha > (1 + ob) * hb;
+    }
+    if (b_better ? b_stale : a_stale)
+      return sign(oa - ob); // a stale, loaded winner only gets equal use
+    return b_better ? 1 : -1;
+  }
+
+  /// Historical-service-time's end_io for I/O i on its path, at the current time.
+  void hst_end_io(std::size_t i) {
+    path& p = paths_[ios_[i].path];
+    const group& g = groups_[p.group];
+    if (g.kind != sel::hst)
+      return;
+    std::uint64_t start = std::max(ios_[i].start_ns, p.last_finish);
+    p.last_finish = now_;
+    std::uint64_t st = now_ > start ? now_ - start : 0;
+    std::uint64_t w = g.weights[std::min<std::uint64_t>(st >> 24, 63)];
+    const std::uint64_t cap = (std::uint64_t{1} << 54) - 1;
+    std::uint64_t scaled = st > cap / 1024 ? cap : std::min(st * 1024, cap);
+    p.hst = std::uint64_t((unsigned __int128)(p.hst) * w + (unsigned __int128)(scaled) * (1024 - w) + 512) >> 10;
+    p.stale_after = p.last_finish + g.valid.size() * (p.hst >> 10);
+  }
+
   std::optional<std::size_t> select(group& g, std::uint64_t bytes) {
+    if (g.kind == sel::hst) { // repeat_count is stored, not used (§5.4)
+      if (g.valid.empty())
+        return std::nullopt;
+      std::size_t best = 0;
+      for (std::size_t i = 1; i < g.valid.size(); ++i)
+        if (hst_compare(g.valid[i], g.valid[best], now_) < 0)
+          best = i;
+      std::size_t p = g.valid[best];
+      g.valid.erase(g.valid.begin() + std::ptrdiff_t(best));
+      g.valid.push_back(p);
+      return p;
+    }
     if (g.repeat_left > 0) { // repeat_count honoured (product.md §5)
       --g.repeat_left;
       return g.repeat_path;
@@ -712,6 +820,7 @@ private:
     io_record& r = ios_[i];
     r.at = where::in_flight;
     r.path = p;
+    r.start_ns = now_;
     ++r.dispatches;
     ++paths_[p].dispatched;
     if (paths_[p].fault)
@@ -746,10 +855,12 @@ private:
   void engine_complete(std::size_t i, blk_status s) {
     std::size_t p = ios_[i].path;
     if (s == blk_status::ok || !is_path_error(s)) {
+      hst_end_io(i);
       finish(i, s);
       return;
     }
     fail_path(p);
+    hst_end_io(i);
     ios_[i].at = where::held; // leaves the path (end_io); placed below
     if (table_.bio) {
       if (nr_valid_ == 0 && !qifnp_) {
