@@ -35,7 +35,7 @@ TEST_CASE("model: a bio-mode table") {
   });
 }
 
-TEST_CASE("model: historical-service-time, with and without a threshold") {
+TEST_CASE("model: historical-service-time with and without a threshold") {
   MP_RC_CHECK_N("historical-service-time", 50, [] {
     mt::check_against_model(mt::fixed_table("1 queue_if_no_path 0 2 1 historical-service-time 2 972 2 3 0 a b c "
                                             "historical-service-time 0 2 1 d 1 e 1"));

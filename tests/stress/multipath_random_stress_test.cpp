@@ -310,14 +310,14 @@ void run_random_stress(bool bio, unsigned seed) {
 
 } // namespace
 
-TEST_CASE("random stress: request mode, random tables, faults, suspend, concurrent control") {
+TEST_CASE("random stress: request mode with random tables and faults and suspend under concurrent control") {
   for (unsigned seed : {11u, 12u}) {
     CAPTURE(seed);
     run_random_stress(false, seed);
   }
 }
 
-TEST_CASE("random stress: bio mode, random tables, faults, suspend, concurrent control") {
+TEST_CASE("random stress: bio mode with random tables and faults and suspend under concurrent control") {
   for (unsigned seed : {21u, 22u}) {
     CAPTURE(seed);
     run_random_stress(true, seed);
