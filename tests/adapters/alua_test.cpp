@@ -87,7 +87,7 @@ struct rig {
 
 } // namespace
 
-TEST_CASE("alua: REPORT TARGET PORT GROUPS data parses, extended header or not") {
+TEST_CASE("alua: REPORT TARGET PORT GROUPS data parses with or without the extended header") {
   for (bool ext : {true, false}) {
     auto d = rtpg_data({{1, ano, true, {1, 3}}, {0x102, offline, false, {2}}}, ext);
     auto g = mpath::adapters::parse_rtpg(d);

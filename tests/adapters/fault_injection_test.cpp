@@ -98,7 +98,7 @@ TEST_CASE("fault_injector: failing after the path did the I/O") {
   CHECK(rig.run(rig.a, rig.write_at(0)) == blk_status::ok);
 }
 
-TEST_CASE("fault_injector: only the next N I/Os fail, with any status") {
+TEST_CASE("fault_injector: only the next N I/Os fail with any status") {
   injector_rig rig;
   rig.backend.fail_next(0, 2, blk_status::medium);
   CHECK(rig.run(rig.a, rig.write_at(0)) == blk_status::medium);

@@ -12,7 +12,7 @@
 
 #include <doctest/doctest.h>
 
-TEST_CASE("integrity: POSIX adapter, request mode with pg_init") {
+TEST_CASE("integrity: POSIX adapter in request mode with pg_init") {
   for (std::uint64_t seed : {1, 2}) {
     mpath::adapters::posix_backend<> backend;
     integrity::config c;
@@ -21,7 +21,7 @@ TEST_CASE("integrity: POSIX adapter, request mode with pg_init") {
   }
 }
 
-TEST_CASE("integrity: POSIX adapter, bio mode") {
+TEST_CASE("integrity: POSIX adapter in bio mode") {
   mpath::adapters::posix_backend<> backend;
   integrity::config c;
   c.bio = true;
@@ -43,7 +43,7 @@ bool uring_ok() {
 }
 } // namespace
 
-TEST_CASE("integrity: io_uring adapter, request mode with pg_init" * doctest::skip(!uring_ok())) {
+TEST_CASE("integrity: io_uring adapter in request mode with pg_init" * doctest::skip(!uring_ok())) {
   for (std::uint64_t seed : {4, 5}) {
     auto backend = mpath::adapters::uring_backend::create();
     REQUIRE(backend.has_value());
@@ -53,7 +53,7 @@ TEST_CASE("integrity: io_uring adapter, request mode with pg_init" * doctest::sk
   }
 }
 
-TEST_CASE("integrity: io_uring adapter, bio mode" * doctest::skip(!uring_ok())) {
+TEST_CASE("integrity: io_uring adapter in bio mode" * doctest::skip(!uring_ok())) {
   auto backend = mpath::adapters::uring_backend::create();
   REQUIRE(backend.has_value());
   integrity::config c;

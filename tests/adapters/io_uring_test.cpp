@@ -60,7 +60,7 @@ struct aligned_buffer {
 
 } // namespace
 
-TEST_CASE("io_uring: a CQE result becomes a status, or the rest is issued again") {
+TEST_CASE("io_uring: a CQE result becomes a status or the rest is issued again") {
   block_io io;
   io.nr_bytes = 4096;
   CHECK_FALSE(uring_backend::progress(io, -EINTR).has_value());
@@ -82,7 +82,7 @@ TEST_CASE("io_uring: a CQE result becomes a status, or the rest is issued again"
   CHECK(uring_backend::progress(w, 0) == blk_status::ioerr);
 }
 
-TEST_CASE("io_uring: reads and writes on two registered paths, from several threads" * doctest::skip(!uring_usable())) {
+TEST_CASE("io_uring: reads and writes on two registered paths from several threads" * doctest::skip(!uring_usable())) {
   temp_file f(1 << 20);
   adapter_tests::collector done;
   mpath::adapters::uring_options o;

@@ -257,7 +257,7 @@ TEST_CASE("posix: open failures carry the errno; descriptors are closed") {
   CHECK(sys.s->closed == 2);
 }
 
-TEST_CASE("posix: real pread/pwrite on a temporary file, from many threads") {
+TEST_CASE("posix: real pread/pwrite on a temporary file from many threads") {
   char name[] = "/tmp/mpath-posix-XXXXXX";
   int fd = ::mkstemp(name);
   REQUIRE(fd >= 0);

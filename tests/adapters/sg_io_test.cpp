@@ -107,7 +107,7 @@ TEST_CASE("sg_io: every sense case decodes the same in both formats") {
   CHECK(decode(scsi_status(scsi::status_check_condition)) == outcome{blk_status::ioerr, false});
 }
 
-TEST_CASE("sg_io: host byte, driver byte, SCSI status and ioctl errno decode") {
+TEST_CASE("sg_io: host byte and driver byte and SCSI status and ioctl errno decode") {
   struct host_case {
     std::uint16_t did;
     outcome want;
@@ -277,7 +277,7 @@ TEST_CASE("sg_io: large I/O is split at max_transfer") {
   CHECK(rig.rw_commands() == 4); // 64 + 64 + 64 + 8 KiB
 }
 
-TEST_CASE("sg_io: transient conditions are retried, then reported") {
+TEST_CASE("sg_io: transient conditions are retried then reported") {
   sg_rig rig;
   auto disk = disk_responder(rig.sys.s.get());
   std::vector<std::uint8_t> buf(512);
