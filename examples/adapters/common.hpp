@@ -124,8 +124,8 @@ constexpr blk_status errno_to_blk_status(int err) noexcept {
   case ENOBUFS: return blk_status::resource;
   case EBUSY: return blk_status::dev_resource;
   case EAGAIN: return blk_status::again;
-  case ETOOMANYREFS: return blk_status::zone_resource;
-  case EOVERFLOW: return blk_status::zone_open_resource;
+  case ETOOMANYREFS: return blk_status::zone_open_resource;
+  case EOVERFLOW: return blk_status::zone_active_resource;
   case ETIME: return blk_status::duration_limit;
   case EINVAL: return blk_status::inval;
   default: return blk_status::ioerr; // EIO and everything else

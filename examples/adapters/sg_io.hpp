@@ -130,8 +130,8 @@ constexpr outcome decode_sense(const sense& s) noexcept {
     if (s.asc == 0x27 && s.ascq == 0x07) // space allocation failed (thin pool full)
       return {nospc, false};
     if ((s.asc == 0x0c && s.ascq == 0x12) || (s.asc == 0x55 && (s.ascq == 0x0e || s.ascq == 0x0f)))
-      return {zone_resource, false}; // insufficient zone resources (the kernel's numbering, 14)
-    return {target, false};          // write protected: the same on every path
+      return {zone_open_resource, false}; // insufficient zone resources (the kernel's numbering, 14)
+    return {target, false};               // write protected: the same on every path
   case blank_check: return {medium, false};
   case copy_aborted: return {target, false};
   case aborted_command:

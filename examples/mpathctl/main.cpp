@@ -155,13 +155,23 @@ std::string_view strip_trailing_blank(std::string_view s) {
 
 // ------------------------------------------------------------------------------------- names
 
-constexpr std::array<mpath::blk_status, 17> error_statuses{
-    mpath::blk_status::ioerr,          mpath::blk_status::timeout,       mpath::blk_status::transport,
-    mpath::blk_status::offline,        mpath::blk_status::resource,      mpath::blk_status::again,
-    mpath::blk_status::notsupp,        mpath::blk_status::nospc,         mpath::blk_status::target,
-    mpath::blk_status::resv_conflict,  mpath::blk_status::medium,        mpath::blk_status::protection,
-    mpath::blk_status::dev_resource,   mpath::blk_status::zone_resource, mpath::blk_status::zone_open_resource,
-    mpath::blk_status::duration_limit, mpath::blk_status::inval};
+constexpr std::array<mpath::blk_status, 17> error_statuses{mpath::blk_status::ioerr,
+                                                           mpath::blk_status::timeout,
+                                                           mpath::blk_status::transport,
+                                                           mpath::blk_status::offline,
+                                                           mpath::blk_status::resource,
+                                                           mpath::blk_status::again,
+                                                           mpath::blk_status::notsupp,
+                                                           mpath::blk_status::nospc,
+                                                           mpath::blk_status::target,
+                                                           mpath::blk_status::resv_conflict,
+                                                           mpath::blk_status::medium,
+                                                           mpath::blk_status::protection,
+                                                           mpath::blk_status::dev_resource,
+                                                           mpath::blk_status::zone_open_resource,
+                                                           mpath::blk_status::zone_active_resource,
+                                                           mpath::blk_status::duration_limit,
+                                                           mpath::blk_status::inval};
 
 std::optional<mpath::blk_status> parse_status(std::string_view word) {
   if (word == "ok")

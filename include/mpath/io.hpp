@@ -22,8 +22,8 @@ enum class blk_status : std::uint8_t {
   ioerr = 10,
   again = 12,
   dev_resource = 13,
-  zone_resource = 14,
-  zone_open_resource = 15,
+  zone_open_resource = 14,
+  zone_active_resource = 15,
   offline = 16,
   duration_limit = 17,
   inval = 19,
@@ -58,8 +58,8 @@ constexpr std::string_view to_string(blk_status s) noexcept {
   case blk_status::ioerr: return "ioerr";
   case blk_status::again: return "again";
   case blk_status::dev_resource: return "dev_resource";
-  case blk_status::zone_resource: return "zone_resource";
   case blk_status::zone_open_resource: return "zone_open_resource";
+  case blk_status::zone_active_resource: return "zone_active_resource";
   case blk_status::offline: return "offline";
   case blk_status::duration_limit: return "duration_limit";
   case blk_status::inval: return "inval";

@@ -52,7 +52,7 @@ const sense_case sense_cases[] = {
     {"unit attention: parameters changed", scsi::unit_attention, 0x2a, 0x01, {blk_status::ioerr, true}},
     {"data protect: write protected", scsi::data_protect, 0x27, 0x00, {blk_status::target, false}},
     {"data protect: space allocation failed", scsi::data_protect, 0x27, 0x07, {blk_status::nospc, false}},
-    {"data protect: zone resources", scsi::data_protect, 0x55, 0x0e, {blk_status::zone_resource, false}},
+    {"data protect: zone resources", scsi::data_protect, 0x55, 0x0e, {blk_status::zone_open_resource, false}},
     {"blank check", scsi::blank_check, 0x00, 0x00, {blk_status::medium, false}},
     {"copy aborted", scsi::copy_aborted, 0x00, 0x00, {blk_status::target, false}},
     {"aborted command: guard check failed", scsi::aborted_command, 0x10, 0x01, {blk_status::protection, false}},
