@@ -17,6 +17,8 @@
 
 #include <doctest/doctest.h>
 
+#include "support/locked_queue.hpp"
+
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -122,25 +124,8 @@ std::string random_table(std::mt19937& rng, bool bio, std::vector<std::string>& 
   return text;
 }
 
-class requeue_list {
-public:
-  void push(rio* io) {
-    std::lock_guard guard(mutex_);
-    list_.push_back(io);
-  }
-  rio* pop() {
-    std::lock_guard guard(mutex_);
-    if (list_.empty())
-      return nullptr;
-    rio* io = list_.front();
-    list_.pop_front();
-    return io;
-  }
-
-private:
-  std::mutex mutex_;
-  std::deque<rio*> list_;
-};
+/// I/Os the engine answered requeue / delay_requeue wait here for a submitter to retry them.
+using requeue_list = mpath_test::locked_queue<rio>;
 
 constexpr std::array<blk_status, 6> injected{blk_status::transport, blk_status::timeout, blk_status::resource,
                                              blk_status::medium,    blk_status::target,  blk_status::nospc};

@@ -8,6 +8,8 @@
 
 #include <doctest/doctest.h>
 
+#include "support/locked_queue.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -65,25 +67,7 @@ struct stress_traits : mpath::default_traits {
 using engine_type = mpath::multipath<stress_backend, mpath::testing::manual_executor, stress_traits>;
 
 /// I/Os the engine answered requeue / delay_requeue wait here for a submitter to retry them.
-class requeue_list {
-public:
-  void push(stress_io* io) {
-    std::lock_guard guard(mutex_);
-    list_.push_back(io);
-  }
-  stress_io* pop() {
-    std::lock_guard guard(mutex_);
-    if (list_.empty())
-      return nullptr;
-    stress_io* io = list_.front();
-    list_.pop_front();
-    return io;
-  }
-
-private:
-  std::mutex mutex_;
-  std::deque<stress_io*> list_;
-};
+using requeue_list = mpath_test::locked_queue<stress_io>;
 
 void run_stress(std::string_view table_text, unsigned seed) {
   constexpr int submitters = 2, completers = 2, per_submitter = 3000, control_ops = 400;
