@@ -94,8 +94,12 @@ public:
       if (mode_ == queue_mode::request)
         return disposition::delay_requeue; // DM core would hold it until resume
       std::lock_guard guard(lock_);
-      pushed_back_.push_back(io);
-      return disposition::queued;
+      // Re-checked under the lock: resume moves pushed_back_ under it, so an I/O held after a
+      // concurrent resume would never be reissued.
+      if (suspend_state_.load(std::memory_order_acquire) == suspend_state::suspended) {
+        pushed_back_.push_back(io);
+        return disposition::queued;
+      }
     }
     return mode_ == queue_mode::bio ? map_bio(io) : map_request(io);
   }
