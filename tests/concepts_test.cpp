@@ -352,6 +352,7 @@ struct min_executor {
     std::erase(queue, &w);
     return true;
   }
+  bool cancel_sync(mpath::work_item& w) noexcept { return cancel(w); } // runs on the caller's thread only
   void run() noexcept {
     while (!queue.empty()) {
       mpath::work_item* w = queue.front();
@@ -372,6 +373,13 @@ struct executor_cancel_throws : min_executor {
 struct executor_without_clock {
   bool post(mpath::work_item&, std::uint64_t) noexcept { return true; }
   bool cancel(mpath::work_item&) noexcept { return true; }
+  bool cancel_sync(mpath::work_item&) noexcept { return true; }
+};
+/// Only the non-waiting cancel: an engine could not tear down safely on it.
+struct executor_without_cancel_sync {
+  std::uint64_t now_ns() const noexcept { return 0; }
+  bool post(mpath::work_item&, std::uint64_t) noexcept { return true; }
+  bool cancel(mpath::work_item&) noexcept { return true; }
 };
 
 static_assert(mpath::Executor<min_executor>);
@@ -379,6 +387,7 @@ static_assert(!mpath::Executor<min_clock>);
 static_assert(!mpath::Executor<executor_post_void>);
 static_assert(!mpath::Executor<executor_cancel_throws>);
 static_assert(!mpath::Executor<executor_without_clock>);
+static_assert(!mpath::Executor<executor_without_cancel_sync>);
 
 } // namespace
 

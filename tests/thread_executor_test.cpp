@@ -71,3 +71,72 @@ TEST_CASE("thread_executor: work posted from many threads all runs") {
     total += w.runs.load();
   CHECK(total == 64);
 }
+
+namespace {
+/// Work that takes a while, so a cancel can arrive while it runs; optionally posts itself again.
+struct slow_work : mpath::work_item {
+  std::atomic<bool> started{false};
+  std::atomic<bool> finished{false};
+  std::atomic<int> runs{0};
+  bool repost = false;
+  mpath::thread_executor* exec = nullptr;
+  slow_work() {
+    fn = [](mpath::work_item& w) noexcept {
+      auto& self = static_cast<slow_work&>(w);
+      self.finished.store(false);
+      self.started.store(true);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      self.runs.fetch_add(1);
+      if (self.repost)
+        self.exec->post(self, 0);
+      self.finished.store(true);
+    };
+  }
+};
+} // namespace
+
+TEST_CASE("thread_executor: cancel_sync waits for a running item and cancel does not") {
+  mpath::thread_executor exec;
+  slow_work w;
+  w.exec = &exec;
+  CHECK(exec.post(w, 0));
+  while (!w.started.load())
+    std::this_thread::yield();
+  CHECK_FALSE(exec.cancel(w));    // not queued any more: it is running
+  CHECK_FALSE(w.finished.load()); // cancel did not wait
+  CHECK_FALSE(exec.cancel_sync(w));
+  CHECK(w.finished.load()); // cancel_sync did
+  CHECK(w.runs.load() == 1);
+}
+
+TEST_CASE("thread_executor: cancel_sync also stops an item that posts itself again") {
+  mpath::thread_executor exec;
+  slow_work w;
+  w.exec = &exec;
+  w.repost = true;
+  CHECK(exec.post(w, 0));
+  while (!w.started.load())
+    std::this_thread::yield();
+  CHECK(exec.cancel_sync(w)); // the re-post it made while we waited was unqueued
+  int runs = w.runs.load();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(w.runs.load() == runs); // and it never ran again
+  CHECK_FALSE(w.queued);
+}
+
+TEST_CASE("thread_executor: cancel_sync from inside the item does not wait for itself") {
+  mpath::thread_executor exec;
+  struct self_cancel : mpath::work_item {
+    mpath::thread_executor* exec = nullptr;
+    std::atomic<int> result{-1};
+  } w;
+  w.exec = &exec;
+  w.fn = [](mpath::work_item& item) noexcept {
+    auto& self = static_cast<self_cancel&>(item);
+    self.result.store(self.exec->cancel_sync(self) ? 1 : 0);
+  };
+  CHECK(exec.post(w, 0));
+  for (int i = 0; i < 5000 && w.result.load() < 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  CHECK(w.result.load() == 0);
+}

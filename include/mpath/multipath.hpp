@@ -23,6 +23,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -83,7 +85,15 @@ public:
 
   multipath(const multipath&) = delete;
   multipath& operator=(const multipath&) = delete;
-  ~multipath() { shutdown(); }
+  /// Destroying an engine that a health monitor is still attached to is a programming error (the
+  /// monitor's next tick would run on freed memory): it aborts, in every build type.
+  ~multipath() {
+    if (attached_.load(std::memory_order_acquire) != 0) {
+      std::fputs("mpath: multipath engine destroyed while a health monitor is attached to it\n", stderr);
+      std::abort();
+    }
+    shutdown();
+  }
 
   // ---------------------------------------------------------------- the I/O path
 
@@ -266,6 +276,11 @@ public:
 
   /// Stops deferred work and fails every I/O the engine still holds. Called by the destructor;
   /// call it yourself with a `drive` when activations only progress on your thread.
+  ///
+  /// Precondition: no other thread calls into the engine any more (no submit, complete or
+  /// message) and the backend has no I/O of it in flight. When it returns, none of the engine's
+  /// work items is queued or running and no activation callback is still inside the engine, so
+  /// its memory can be freed (this relies on `Executor::cancel_sync`, executor.hpp).
   template <class Drive = yield_drive> void shutdown(Drive&& drive = {}) {
     if (shut_down_)
       return;
@@ -274,16 +289,23 @@ public:
       std::lock_guard guard(lock_);
       set(pg_init_disabled);
       nopath_armed_ = false;
+      // Activations that have not started never will.
+      for (std::size_t i = 0; i < total_paths_; ++i)
+        if (exec_.cancel(activations_[i].work))
+          pg_init_in_progress_.fetch_sub(1, std::memory_order_acq_rel);
     }
-    // Activations that have not started never will; wait only for those already running.
+    // One that has started finishes, and so does its completion, which may come later and from
+    // the handler's own thread: pg_init_done is still running until pg_init_completing_ drops.
     for (std::size_t i = 0; i < total_paths_; ++i)
-      if (exec_.cancel(activations_[i].work))
-        pg_init_in_progress_.fetch_sub(1, std::memory_order_acq_rel);
-    while (pg_init_in_progress_.load(std::memory_order_acquire) > 0)
+      (void)exec_.cancel_sync(activations_[i].work);
+    while (pg_init_in_progress_.load(std::memory_order_acquire) > 0 ||
+           pg_init_completing_.load(std::memory_order_acquire) > 0)
       drive();
-    exec_.cancel(nopath_work_);
-    exec_.cancel(worker_work_);
-    exec_.cancel(event_work_);
+    // In this order, because each may post the next: the no-path timer re-drives the worker, the
+    // worker's dispatches can fail paths and post event delivery.
+    (void)exec_.cancel_sync(nopath_work_);
+    (void)exec_.cancel_sync(worker_work_);
+    (void)exec_.cancel_sync(event_work_);
     io_list failed;
     {
       std::lock_guard guard(lock_);
@@ -460,6 +482,13 @@ public:
   }
   handler_type& hw_handler() noexcept { return handler_; }
   Backend& backend() noexcept { return backend_; }
+  /// The executor the engine posts its deferred work on; the health layer ticks on it too.
+  Exec& executor() noexcept { return exec_; }
+
+  /// A health monitor (anything that keeps a reference to the engine and posts work that uses
+  /// it) attaches itself for its lifetime; the destructor aborts while one is attached.
+  void attach_monitor() noexcept { attached_.fetch_add(1, std::memory_order_acq_rel); }
+  void detach_monitor() noexcept { attached_.fetch_sub(1, std::memory_order_acq_rel); }
 
 private:
   // ---------------------------------------------------------------- state
@@ -874,6 +903,13 @@ private:
   }
 
   void pg_init_done(path_type& p, activation_result result) noexcept {
+    // Counted from the first line to the last, so shutdown can wait for the part that runs after
+    // pg_init_in_progress_ dropped (the kick below).
+    pg_init_completing_.fetch_add(1, std::memory_order_acq_rel);
+    struct completing_guard {
+      std::atomic<std::uint32_t>& n;
+      ~completing_guard() { n.fetch_sub(1, std::memory_order_acq_rel); }
+    } completing{pg_init_completing_};
     group_type& g = *group_of(p);
     bool delay_retry = false;
     bool kick = false;
@@ -1108,6 +1144,8 @@ private:
   std::atomic<std::uint32_t> nr_valid_paths_{0};
   std::atomic<std::uint32_t> pg_init_in_progress_{0};
   std::atomic<std::uint32_t> pg_init_count_{0};
+  std::atomic<std::uint32_t> pg_init_completing_{0};
+  std::atomic<std::uint32_t> attached_{0};
   std::atomic<std::uint64_t> event_nr_{0};
   std::atomic<suspend_state> suspend_state_{suspend_state::running};
   std::atomic<bool> noflush_{false};

@@ -52,15 +52,23 @@ public:
     return queue_.remove(w);
   }
 
+  /// Waits for a running `w.fn` to return (not when called from inside it): executor.hpp.
+  bool cancel_sync(work_item& w) noexcept {
+    std::unique_lock lock(mutex_);
+    return running_.cancel_sync(lock, queue_, w);
+  }
+
 private:
   void loop() {
     std::unique_lock lock(mutex_);
     while (!stopping_) {
       std::uint64_t now = now_ns(); // one reading, so the wait below cannot underflow
       if (work_item* w = queue_.pop_due(now)) {
+        running_.begin(*w);
         lock.unlock();
         w->fn(*w);
         lock.lock();
+        running_.end(); // `w` may be freed from here on: cancel_sync has been waiting for this
       } else if (queue_.empty()) {
         wake_.wait(lock);
       } else {
@@ -72,6 +80,7 @@ private:
   std::mutex mutex_;
   std::condition_variable wake_;
   detail::work_queue queue_;
+  detail::running_item running_;
   bool stopping_ = false;
   std::thread thread_; // last: starts after the members it uses
 };

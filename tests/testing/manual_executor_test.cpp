@@ -178,3 +178,29 @@ TEST_CASE("manual_executor: run_one runs exactly one due item") {
   CHECK_FALSE(e.run_one());
   CHECK(log == lines{"a@0", "b@0"});
 }
+
+TEST_CASE("manual_executor: cancel_sync unqueues, and from inside the running item does not wait") {
+  manual_executor e;
+  lines log;
+  logged a("a", log, e);
+  CHECK(e.post(a.w, 5));
+  CHECK(e.cancel_sync(a.w));
+  CHECK_FALSE(e.cancel_sync(a.w));
+  e.advance(10);
+  CHECK(log.empty());
+
+  struct self_cancel : mpath::work_item {
+    manual_executor* exec = nullptr;
+    int result = -1;
+  } s;
+  s.exec = &e;
+  s.fn = [](mpath::work_item& w) noexcept {
+    auto& self = static_cast<self_cancel&>(w);
+    self.exec->post(self, 0);                           // queued again while running...
+    self.result = self.exec->cancel_sync(self) ? 1 : 0; // ...and unqueued, without waiting for itself
+  };
+  CHECK(e.post(s, 0));
+  CHECK(e.run() == 1);
+  CHECK(s.result == 1);
+  CHECK(e.idle());
+}

@@ -4,7 +4,10 @@
 
 #include <mpath/executor.hpp>
 
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
+#include <thread>
 
 namespace mpath::inline v0::detail {
 
@@ -55,6 +58,37 @@ public:
 
 private:
   work_item* head_ = nullptr;
+};
+
+/// The item an executor is running right now, so `cancel_sync` can wait for it (executor.hpp).
+/// Both shipped executors run one item at a time; guarded by the executor's mutex.
+class running_item {
+public:
+  void begin(work_item& w) noexcept {
+    item_ = &w;
+    runner_ = std::this_thread::get_id();
+  }
+  void end() noexcept {
+    item_ = nullptr;
+    finished_.notify_all();
+  }
+
+  /// `cancel_sync` over `queue`, with `lock` holding the executor's mutex. An item that posts
+  /// itself again while we wait is unqueued again; a call from inside `w.fn` does not wait for
+  /// itself (it would never return).
+  bool cancel_sync(std::unique_lock<std::mutex>& lock, work_queue& queue, work_item& w) noexcept {
+    bool was_queued = queue.remove(w);
+    while (item_ == &w && runner_ != std::this_thread::get_id()) {
+      finished_.wait(lock);
+      was_queued = queue.remove(w) || was_queued;
+    }
+    return was_queued;
+  }
+
+private:
+  work_item* item_ = nullptr;
+  std::thread::id runner_;
+  std::condition_variable finished_;
 };
 
 } // namespace mpath::inline v0::detail

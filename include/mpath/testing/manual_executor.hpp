@@ -26,16 +26,25 @@ public:
     return queue_.remove(w);
   }
 
+  /// Waits for a `w.fn` running on another thread's `run` (executor.hpp).
+  bool cancel_sync(work_item& w) noexcept {
+    std::unique_lock lock(mutex_);
+    return running_.cancel_sync(lock, queue_, w);
+  }
+
   /// Runs one due item; false when none is due.
   bool run_one() noexcept {
     work_item* w = nullptr;
     {
       std::lock_guard guard(mutex_);
       w = queue_.pop_due(now_ns());
+      if (!w)
+        return false;
+      running_.begin(*w);
     }
-    if (!w)
-      return false;
     w->fn(*w);
+    std::lock_guard guard(mutex_);
+    running_.end();
     return true;
   }
 
@@ -83,6 +92,7 @@ public:
 private:
   mutable std::mutex mutex_;
   detail::work_queue queue_;
+  detail::running_item running_;
   std::atomic<std::uint64_t> now_{0};
 };
 
