@@ -7,11 +7,14 @@
 // real backend's completion thread would call engine.complete(). See docs/backends.md.
 
 #include <mpath/multipath.hpp>
+#include <mpath/requeue_list.hpp>
 #include <mpath/thread_executor.hpp>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <thread>
 #include <vector>
 
 // 1. The I/O type: the engine's 32 bytes (io_context) plus what the transport needs.
@@ -31,6 +34,7 @@ struct ram_backend {
   std::vector<char> disk = std::vector<char>(1 << 20);
   bool unplugged[2] = {false, false};
   std::deque<std::pair<int, ram_io*>> in_flight; // handed to the "transport", not answered yet
+  mpath::requeue_list<ram_io> requeue;           // I/Os the engine gave back to resubmit (DM core's job)
 
   mpath::result<int> open_path(std::string_view token) { // a table's path token -> a handle
     if (token == "left" || token == "right")
@@ -45,14 +49,16 @@ struct ram_backend {
   mpath::blk_status probe(int& path) noexcept { // one synchronous block read, for path checking
     return unplugged[path] ? mpath::blk_status::transport : mpath::blk_status::ok;
   }
+  void kick_requeue() noexcept { requeue.kick(); } // optional: the engine says "resubmit the delayed ones now"
 };
 static_assert(mpath::IoBackend<ram_backend>);
 
 using engine_type = mpath::multipath<ram_backend, mpath::thread_executor>;
 
-// 3. The completion side: do (or fail) each I/O and report it. In request mode (the default) a
-//    path error is answered `requeue`: the caller submits the I/O again and it goes to another path.
-void poll(ram_backend& b, engine_type& engine) {
+// 3. The completion side: do (or fail) each I/O and report it. In request mode (the default) the
+//    engine may answer an I/O `requeue` (submit it again now) or `delay_requeue` (after 100 ms, or
+//    when it kicks): the requeue list keeps both, and drive() resubmits them when they are due.
+void poll(ram_backend& b, engine_type& engine, mpath::thread_executor& exec) {
   while (!b.in_flight.empty()) {
     auto [path, io] = b.in_flight.front();
     b.in_flight.pop_front();
@@ -62,9 +68,22 @@ void poll(ram_backend& b, engine_type& engine) {
       io->write ? std::memcpy(at, io->buffer, io->nr_bytes) : std::memcpy(io->buffer, at, io->nr_bytes);
       status = mpath::blk_status::ok;
     }
-    auto d = engine.complete(*io, status);
-    if (d == mpath::disposition::requeue || d == mpath::disposition::delay_requeue)
-      engine.submit(*io);
+    b.requeue.hold(*io, engine.complete(*io, status), exec.now_ns());
+  }
+}
+
+void drive(ram_backend& b, engine_type& engine, mpath::thread_executor& exec) {
+  for (;;) {
+    poll(b, engine, exec);
+    auto due = b.requeue.take_due(exec.now_ns());
+    if (due.empty()) {
+      if (b.requeue.empty())
+        return;                                                  // nothing in flight, nothing to resubmit
+      std::this_thread::sleep_for(std::chrono::milliseconds(1)); // a delayed one: its time, or a kick
+      continue;
+    }
+    while (ram_io* io = due.pop_front())
+      b.requeue.hold(*io, engine.submit(*io), exec.now_ns());
   }
 }
 
@@ -83,8 +102,8 @@ int main() {
       backend.unplugged[0] = true; // halfway through, "left" goes away
     std::memset(blocks[i], 'a' + i, 512);
     ios[i].write = true, ios[i].offset = 512u * unsigned(i), ios[i].buffer = blocks[i], ios[i].nr_bytes = 512;
-    (*engine)->submit(ios[i]);
-    poll(backend, **engine);
+    backend.requeue.hold(ios[i], (*engine)->submit(ios[i]), exec.now_ns());
+    drive(backend, **engine, exec);
   }
   int good = 0;
   for (int i = 0; i < 16; ++i)

@@ -14,6 +14,7 @@
 #include "common.hpp"
 
 #include <mpath/multipath.hpp>
+#include <mpath/requeue_list.hpp>
 #include <mpath/thread_executor.hpp>
 
 #include <condition_variable>
@@ -36,7 +37,7 @@ public:
   using engine_type = multipath<Backend, Exec, Traits>;
   using io_type = typename Backend::io_type;
   using event_fn = void (*)(void* ctx, const path_event& e) noexcept;
-  static constexpr std::uint64_t delay_requeue_ns = 100'000'000; ///< DM core's 100 ms
+  static constexpr std::uint64_t delay_requeue_ns = requeue_list<io_type>::default_delay_ns; ///< DM core's 100 ms
 
   static result<std::unique_ptr<engine_host>> create(Backend& backend, Exec& exec, std::string_view table_text,
                                                      engine_options options = {}) {
@@ -61,8 +62,9 @@ public:
     if (thread_.joinable())
       thread_.join();
     engine_.reset(); // shutdown: waits for activations, fails I/O the engine holds (bio mode)
-    for (auto& e : list_)
-      backend_.io_done(*e.io, blk_status::ioerr);
+    auto left = list_.take_all();
+    while (io_type* io = left.pop_front())
+      backend_.io_done(*io, blk_status::ioerr);
   }
 
   engine_type& engine() noexcept { return *engine_; }
@@ -89,11 +91,6 @@ public:
   }
 
 private:
-  struct entry {
-    io_type* io;
-    std::uint64_t due_ns; // 0: at once
-  };
-
   explicit engine_host(Backend& backend) : backend_(backend) {}
 
   static void on_complete(void* ctx, io_type& io, blk_status s) noexcept {
@@ -103,8 +100,7 @@ private:
   static void on_kick(void* ctx) noexcept {
     auto* self = static_cast<engine_host*>(ctx);
     std::lock_guard guard(self->mutex_);
-    for (auto& e : self->list_)
-      e.due_ns = 0;
+    self->list_.kick();
     self->wake_.notify_one();
   }
   static void on_event(void* ctx, const path_event& e) noexcept {
@@ -119,36 +115,27 @@ private:
     // Notify under the lock: the I/O may be resubmitted, finish, and the application tear the host
     // down before a notify made after unlocking would run.
     std::lock_guard guard(mutex_);
-    list_.push_back({&io, d == disposition::requeue ? 0 : steady_ns() + delay_requeue_ns});
+    list_.hold(io, d, steady_ns());
     ++requeues_;
     wake_.notify_one();
   }
 
   void requeue_loop() {
-    std::vector<io_type*> due;
     std::unique_lock lock(mutex_);
     while (!stopping_) {
-      std::uint64_t now = steady_ns(), next = 0;
-      for (auto it = list_.begin(); it != list_.end();) {
-        if (it->due_ns <= now) {
-          due.push_back(it->io);
-          it = list_.erase(it);
-        } else {
-          next = next == 0 || it->due_ns < next ? it->due_ns : next;
-          ++it;
-        }
-      }
+      std::uint64_t now = steady_ns();
+      auto due = list_.take_due(now);
       if (due.empty()) {
-        if (next == 0)
+        std::uint64_t next = 0;
+        if (!list_.next_due(next))
           wake_.wait(lock);
-        else
+        else if (next > now)
           wake_.wait_for(lock, std::chrono::nanoseconds(next - now));
         continue;
       }
       lock.unlock();
-      for (io_type* io : due)
-        submit(*io);
-      due.clear();
+      while (io_type* io = due.pop_front())
+        submit(*io); // the engine's new answer may hold it again
       lock.lock();
     }
   }
@@ -160,9 +147,9 @@ private:
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
-  std::deque<entry> list_;     // guarded by mutex_
-  std::uint64_t requeues_ = 0; // guarded by mutex_
-  bool stopping_ = false;      // guarded by mutex_
+  requeue_list<io_type, null_lock> list_; // guarded by mutex_
+  std::uint64_t requeues_ = 0;            // guarded by mutex_
+  bool stopping_ = false;                 // guarded by mutex_
   std::thread thread_;
 };
 

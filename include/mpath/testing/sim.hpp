@@ -4,6 +4,7 @@
 // engine (requeue lists, a virtual clock, statistics). Deterministic; mpathctl is built on it.
 
 #include <mpath/multipath.hpp>
+#include <mpath/requeue_list.hpp>
 #include <mpath/testing/manual_executor.hpp>
 #include <mpath/testing/scripted_handler.hpp>
 
@@ -93,9 +94,28 @@ public:
   }
 
   void on_event(const path_event& e) noexcept {
+    event_listener listener;
+    {
+      std::lock_guard guard(mutex_);
+      std::string line = e.type == path_event::kind::path_failed ? "PATH_FAILED " : "PATH_REINSTATED ";
+      events_.push_back(line + std::string(e.device) + " " + std::to_string(e.nr_valid_paths));
+      listener = listener_;
+    }
+    // Outside the mutex: the listener (a health monitor) may call back into the engine, which
+    // submits to this backend.
+    if (listener.fn)
+      listener.fn(listener.context, e);
+  }
+
+  /// Also hands every path event to `fn(context, e)` (a health monitor's on_path_event, which
+  /// product.md §8.3 needs); `fn == nullptr` removes it. Clear it before `context` dies.
+  struct event_listener {
+    void (*fn)(void* context, const path_event&) noexcept = nullptr;
+    void* context = nullptr;
+  };
+  void set_event_listener(event_listener listener) noexcept {
     std::lock_guard guard(mutex_);
-    std::string line = e.type == path_event::kind::path_failed ? "PATH_FAILED " : "PATH_REINSTATED ";
-    events_.push_back(line + std::string(e.device) + " " + std::to_string(e.nr_valid_paths));
+    listener_ = listener;
   }
 
   // ---- test controls
@@ -205,6 +225,7 @@ private:
   std::vector<completion> immediate_;
   std::vector<sim_io*> done_;
   std::vector<std::string> events_;
+  event_listener listener_;
   std::uint64_t ok_ = 0, failed_ = 0, now_ = 0;
   bool kicked_ = false;
 };
@@ -223,7 +244,7 @@ struct sim_traits : default_traits {
 template <class Traits = sim_traits> class sim_device {
 public:
   using engine_type = multipath<sim_backend, manual_executor, Traits>;
-  static constexpr std::uint64_t delay_requeue_ns = 100'000'000;
+  static constexpr std::uint64_t delay_requeue_ns = requeue_list<sim_io>::default_delay_ns;
 
   static result<std::unique_ptr<sim_device>> create(std::string_view table_text, engine_options options = {}) {
     std::unique_ptr<sim_device> d(new sim_device());
@@ -287,10 +308,9 @@ public:
       std::uint64_t due = 0;
       if (exec_.next_due(due) && due < next)
         next = due;
-      if (!engine_->suspended()) // a suspended device reissues nothing until resume
-        for (const auto& r : requeued_)
-          if (r.delayed && r.due_ns < next)
-            next = r.due_ns;
+      if (std::uint64_t requeue_due = 0; !engine_->suspended() && requeued_.next_due(requeue_due) &&
+                                         requeue_due < next) // a suspended device reissues nothing until resume
+        next = requeue_due;
       next = std::max(next, exec_.now_ns());
       exec_.advance(next - exec_.now_ns());
       backend_.set_now(next);
@@ -337,23 +357,12 @@ public:
 private:
   sim_device() = default;
 
-  struct requeued {
-    sim_io* io;
-    bool delayed;
-    std::uint64_t due_ns;
-  };
-
   void submit(sim_io& io) { after_submit(io, engine_->submit(io)); }
 
   void after_submit(sim_io& io, disposition d) { hold_if_requeued(io, d); }
   void after_complete(sim_io& io, disposition d) { hold_if_requeued(io, d); }
 
-  void hold_if_requeued(sim_io& io, disposition d) {
-    if (d == disposition::requeue)
-      requeued_.push_back({&io, false, 0});
-    else if (d == disposition::delay_requeue)
-      requeued_.push_back({&io, true, exec_.now_ns() + delay_requeue_ns});
-  }
+  void hold_if_requeued(sim_io& io, disposition d) { requeued_.hold(io, d, exec_.now_ns()); }
 
   /// Feeds fault completions back; returns whether any happened.
   bool settle() {
@@ -371,25 +380,22 @@ private:
   bool resubmit(bool include_immediate, bool kicked = false) {
     if (engine_->suspended())
       return false;
-    std::vector<requeued> now;
-    std::vector<requeued> keep;
-    for (const auto& r : requeued_) {
-      bool go = (!r.delayed && include_immediate) || (r.delayed && (kicked || r.due_ns <= exec_.now_ns()));
-      (go ? now : keep).push_back(r);
-    }
-    requeued_ = std::move(keep);
-    for (const auto& r : now) {
-      submit(*r.io);
+    if (kicked)
+      requeued_.kick();
+    auto due = requeued_.take_due(exec_.now_ns(), include_immediate);
+    bool any = !due.empty();
+    while (sim_io* io = due.pop_front()) {
+      submit(*io);
       settle();
     }
-    return !now.empty();
+    return any;
   }
 
   manual_executor exec_;
   sim_backend backend_;
   std::unique_ptr<engine_type> engine_;
   std::deque<sim_io> ios_;
-  std::vector<requeued> requeued_;
+  requeue_list<sim_io, null_lock> requeued_; ///< DM core's requeue list (single-threaded)
   std::uint64_t submitted_ = 0;
 };
 
