@@ -8,6 +8,8 @@
 //
 // historical-service-time gets a clock that advances 1 µs per cycle; io-affinity runs on a
 // configured 64-CPU machine with every CPU mapped, the CPU read by sched_getcpu() each select.
+// <selector>.single-thread is the variant a null_lock engine builds (single_thread_sync: no lock,
+// plain counters, no atomic instruction), run by one thread only.
 
 #include <mpath/selectors.hpp>
 
@@ -125,24 +127,29 @@ void BM_floor(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
-template <class S> void register_selector(const char* name) {
-  benchmark::RegisterBenchmark(name, BM_select<S>)
-      ->Setup(setup<S>)
-      ->Teardown(teardown<S>)
-      ->ArgName("paths")
-      ->RangeMultiplier(2)
-      ->Range(2, 16)
-      ->Threads(1)
-      ->Threads(2)
-      ->UseRealTime();
+/// `max_threads` 1 for a selector that must not be shared (single_thread_sync).
+template <class S> void register_selector(const char* name, int max_threads = 2) {
+  auto* b = benchmark::RegisterBenchmark(name, BM_select<S>)
+                ->Setup(setup<S>)
+                ->Teardown(teardown<S>)
+                ->ArgName("paths")
+                ->RangeMultiplier(2)
+                ->Range(2, 16);
+  for (int t = 1; t <= max_threads; ++t)
+    b->Threads(t);
+  b->UseRealTime();
 }
+
+template <class S> using single_thread = mpath::rebind_selector_t<S, mpath::single_thread_sync>;
 
 int register_all = [] {
   // glibc skips the atomic instructions of a mutex while the process has never started a thread,
   // which flatters the baseline in a single-threaded run; a real engine always has threads.
   std::thread([] {}).join();
   register_selector<mpath::selectors::round_robin>("select/round-robin");
+  register_selector<single_thread<mpath::selectors::round_robin>>("select/round-robin.single-thread", 1);
   register_selector<mpath::selectors::queue_length>("select/queue-length");
+  register_selector<single_thread<mpath::selectors::queue_length>>("select/queue-length.single-thread", 1);
   register_selector<mpath::selectors::service_time>("select/service-time");
   register_selector<mpath::selectors::historical_service_time>("select/historical-service-time");
   register_selector<io_affinity_64>("select/io-affinity");

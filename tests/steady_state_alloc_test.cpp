@@ -121,7 +121,7 @@ std::size_t allocations_in_steady_state(std::string_view table_text) {
     backend.in_flight = nullptr;
     if ((*engine)->submit(io) != mpath::disposition::dispatched || backend.in_flight != &io)
       break;
-    (*engine)->complete(io, mpath::blk_status::ok);
+    (void)(*engine)->complete(io, mpath::blk_status::ok);
   }
   counting = false;
   CHECK(backend.done == 100001);
@@ -136,6 +136,32 @@ TEST_CASE("steady state: 100k map+complete cycles allocate nothing and take no e
   CHECK(allocations_in_steady_state("0 0 1 1 queue-length 0 4 1 a 1 b 1 c 1 d 1") == 0);
   CHECK(allocations_in_steady_state("0 0 1 1 service-time 0 2 2 a 1 1 b 1 4") == 0);
   CHECK(allocations_in_steady_state("2 queue_mode bio 0 1 1 round-robin 0 2 1 a 100 b 100") == 0);
+}
+
+TEST_CASE("steady state: path failure, reinstate and current_path's errors allocate nothing either") {
+  null_backend backend;
+  mpath::testing::manual_executor exec;
+  auto engine = mpath::multipath<null_backend, mpath::testing::manual_executor>::create(
+      backend, exec, "0 0 1 1 round-robin 0 2 1 a 1 b 1");
+  REQUIRE(engine);
+  auto& e = **engine;
+  auto& a = e.groups()[0].path(0);
+  auto& b = e.groups()[0].path(1);
+  allocations = 0;
+  counting = true;
+  // Events raised and delivered repeatedly: the pending-event buffers were reserved up front.
+  for (int i = 0; i < 100; ++i) {
+    e.fail_path(a);
+    e.fail_path(b);
+    (void)e.current_path(); // EIO: no path, no queueing
+    (void)e.reinstate_path(a);
+    (void)e.reinstate_path(b);
+    exec.run();
+  }
+  counting = false;
+  CHECK(allocations == 0);
+  CHECK(e.events_lost() == 0);
+  CHECK(e.event_nr() == 400);
 }
 
 TEST_CASE("steady state: the counter notices an allocation") {

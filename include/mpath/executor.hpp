@@ -15,6 +15,7 @@ struct work_item {
   work_item* next = nullptr;
   std::uint64_t due_ns = 0;
   bool queued = false;
+  bool cancelling = false; ///< a cancel_sync is waiting for it: posting it is refused meanwhile
 };
 
 /// Monotonic nanoseconds.
@@ -31,7 +32,7 @@ concept Clock = requires(const C& c) {
 /// |---|---|
 /// | `e.post(w, delay_ns)` | queue `w` to run `w.fn(w)` once, no earlier than `delay_ns` from now; returns false (and changes nothing) if `w` is already queued, like the kernel's queue_delayed_work |
 /// | `e.cancel(w)` | unqueue `w` if it is queued; returns whether it was. Does not wait: an invocation of `w.fn` that has already started may still be running when `cancel` returns |
-/// | `e.cancel_sync(w)` | unqueue `w` if it is queued and, unless called from within `w.fn` itself, return only once no invocation of `w.fn` is running (one that re-posts `w` is unqueued again); returns whether `w` was queued. After it returns, `w.fn` runs again only if `w` is posted again (the kernel's cancel_delayed_work_sync) |
+/// | `e.cancel_sync(w)` | unqueue `w` if it is queued and, unless called from within `w.fn` itself, return only once no invocation of `w.fn` is running; a `post(w)` made while it waits (by `w.fn` itself, say) is refused. Returns whether `w` was queued. After it returns, `w.fn` runs again only if `w` is posted again (the kernel's cancel_delayed_work_sync) |
 /// | `e.now_ns()` | the clock delays are measured on |
 // clang-format on
 ///

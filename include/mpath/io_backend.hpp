@@ -22,14 +22,16 @@ struct path_event {
 
 /// Requirements on an I/O backend.
 ///
+// clang-format off
 /// | expression | semantics |
 /// |---|---|
 /// | `B::handle_type` | what a path needs to reach its device; movable |
 /// | `B::io_type` | the caller's I/O, derived from `mpath::io_context` |
 /// | `b.open_path(device)` | cold: make a handle for a table's path token, or an error (`error getting device`) |
-/// | `b.submit(h, io)` | start `io` on the path; later call the engine's `complete(io, status)` exactly once, from any
-/// thread, possibly before `submit` returns | | `b.io_done(io, status)` | the engine has finished `io` with `status`;
-/// it is the caller's again | | `b.probe(h)` | synchronously read one block through the path (kernel-target.md §4.9) |
+/// | `b.submit(h, io)` | start `io` on the path; later call the engine's `complete(io, status)` exactly once, from any thread, possibly before `submit` returns |
+/// | `b.io_done(io, status)` | the engine has finished `io` with `status`; it is the caller's again |
+/// | `b.probe(h)` | synchronously read one block through the path (kernel-target.md §4.9) |
+// clang-format on
 ///
 /// Optional members, used when present: `b.busy(h)` (path back-pressure, §4.10),
 /// `b.kick_requeue()` (request mode: re-drive the requeue list now),

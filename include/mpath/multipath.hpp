@@ -9,6 +9,7 @@
 // complete take no engine lock and allocate nothing. No backend, handler or event callback is
 // ever made with `lock_` held; executor post/cancel may be (they must not call back inline).
 
+#include <mpath/detail/io_list.hpp>
 #include <mpath/detail/text.hpp>
 #include <mpath/error.hpp>
 #include <mpath/executor.hpp>
@@ -21,6 +22,7 @@
 #include <mpath/selectors.hpp>
 #include <mpath/table.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
@@ -61,7 +63,9 @@ public:
   using handle_type = typename Backend::handle_type;
   using io_type = typename Backend::io_type;
   using path_type = basic_path<handle_type>;
-  using selector_type = any_selector<typename Traits::selectors>;
+  /// The selectors of the traits, built with the traits' sync policy (selector_sync_for).
+  using selector_set_type = rebind_selectors_t<typename Traits::selectors, selector_sync_for<Traits>>;
+  using selector_type = any_selector<selector_set_type>;
   using group_type = basic_priority_group<selector_type, path_type>;
   using handler_type = any_hw_handler<typename Traits::hw_handlers, path_type>;
   using lock_type = typename Traits::lock_type;
@@ -69,7 +73,7 @@ public:
   /// Builds an engine from target parameters (or a full `<start> <len> multipath ...` line).
   static result<std::unique_ptr<multipath>> create(Backend& backend, Exec& exec, std::string_view table_text,
                                                    engine_options options = {}) {
-    auto t = parse_table<typename Traits::selectors>(table_text);
+    auto t = parse_table<selector_set_type>(table_text);
     if (!t)
       return std::move(t).err();
     return create(backend, exec, *t, options);
@@ -98,7 +102,8 @@ public:
   // ---------------------------------------------------------------- the I/O path
 
   /// Maps a new I/O (kernel-target.md §4.3, and bio mode). Set `io.nr_bytes` first.
-  disposition submit(io_type& io) noexcept {
+  /// The answer says who owns `io` now (io.hpp): ignoring it loses requeued I/O.
+  [[nodiscard]] disposition submit(io_type& io) noexcept {
     io.path_ = nullptr;
     if (suspend_state_.load(std::memory_order_acquire) == suspend_state::suspended) {
       if (mode_ == queue_mode::request)
@@ -115,7 +120,7 @@ public:
   }
 
   /// Reports the backend's completion of an I/O it was given through `submit` (§4.4).
-  disposition complete(io_type& io, blk_status status) noexcept {
+  [[nodiscard]] disposition complete(io_type& io, blk_status status) noexcept {
     auto* p = static_cast<path_type*>(io.path_);
     io.path_ = nullptr;
     if (status == blk_status::ok || !is_path_error(status)) {
@@ -306,7 +311,7 @@ public:
     (void)exec_.cancel_sync(nopath_work_);
     (void)exec_.cancel_sync(worker_work_);
     (void)exec_.cancel_sync(event_work_);
-    io_list failed;
+    detail::io_list failed;
     {
       std::lock_guard guard(lock_);
       failed.append(pushed_back_);
@@ -385,7 +390,7 @@ public:
   }
 
   /// The path an ioctl would be forwarded to (§4.10): the path, ENOTCONN while a group is still
-  /// initialising or I/O would queue, EIO when there is no path.
+  /// initialising or I/O would queue, EIO when there is no path. The errors carry no text.
   result<path_type*> current_path() noexcept {
     path_type* p = current_pgpath_.load(std::memory_order_acquire);
     if (!p || !test_checked(queue_io))
@@ -408,9 +413,9 @@ public:
           (void)pg_init_all_paths_locked();
       }
       process_queued_io();
-      return error{ENOTCONN, "path group not ready"};
+      return error{ENOTCONN, {}}; // the kernel's ioctl answers only an errno; no text, so no allocation
     }
-    return error{EIO, "no path available"};
+    return error{EIO, {}};
   }
 
   /// The no-path timeout (kernel-target.md §4.8), in seconds; 0 = off.
@@ -466,6 +471,10 @@ public:
   std::uint32_t pg_init_count() const noexcept { return pg_init_count_.load(std::memory_order_acquire); }
   /// Counts table events (path failed/reinstated, group changes), like `dmsetup wait`'s event_nr.
   std::uint64_t event_nr() const noexcept { return event_nr_.load(std::memory_order_acquire); }
+  /// Path events dropped because more than `event_capacity()` happened between two deliveries.
+  std::uint64_t events_lost() const noexcept { return events_lost_.load(std::memory_order_relaxed); }
+  /// How many path events can wait for delivery: eight per path, at least 64.
+  std::size_t event_capacity() const noexcept { return std::max<std::size_t>(64, 8 * total_paths_); }
   bool queue_if_no_path() const noexcept { return test(queue_if_no_path_flag); }
   bool queue_io_flag() const noexcept { return test(queue_io); }
   queue_mode mode() const noexcept { return mode_; }
@@ -505,54 +514,6 @@ private:
   };
   enum class suspend_state : std::uint8_t { running, suspending, suspended };
 
-  /// Intrusive FIFO of held I/O (the kernel's bio_list); guarded by `lock_`.
-  class io_list {
-  public:
-    void push_back(io_context& io) noexcept {
-      io.next_ = nullptr;
-      if (tail_)
-        tail_->next_ = &io;
-      else
-        head_ = &io;
-      tail_ = &io;
-      ++size_;
-    }
-    io_context* pop_front() noexcept {
-      io_context* io = head_;
-      if (io) {
-        head_ = io->next_;
-        if (!head_)
-          tail_ = nullptr;
-        io->next_ = nullptr;
-        --size_;
-      }
-      return io;
-    }
-    void append(io_list& other) noexcept {
-      if (!other.head_)
-        return;
-      if (tail_)
-        tail_->next_ = other.head_;
-      else
-        head_ = other.head_;
-      tail_ = other.tail_;
-      size_ += other.size_;
-      other = io_list{};
-    }
-    void prepend(io_list& other) noexcept {
-      other.append(*this);
-      *this = other;
-      other = io_list{};
-    }
-    bool empty() const noexcept { return head_ == nullptr; }
-    std::size_t size() const noexcept { return size_; }
-
-  private:
-    io_context* head_ = nullptr;
-    io_context* tail_ = nullptr;
-    std::size_t size_ = 0;
-  };
-
   struct activation_slot {
     work_item work;
     path_type* path = nullptr;
@@ -560,7 +521,7 @@ private:
   };
 
   multipath(Backend& backend, Exec& exec, const table& t, engine_options options)
-      : backend_(backend), exec_(exec), options_(options), features_(t.features), mode_(t.features.mode) {}
+      : backend_(backend), exec_(exec), features_(t.features), mode_(t.features.mode), options_(options) {}
 
   result<void> construct(const table& t) {
     if (mode_ == queue_mode::request && !t.hw_handler.empty()) {
@@ -576,6 +537,8 @@ private:
       total_paths_ += t.groups[gi].paths.size();
     }
     activations_ = std::make_unique<activation_slot[]>(total_paths_);
+    pending_events_.reserve(event_capacity());
+    delivering_events_.reserve(event_capacity());
     std::size_t slot = 0;
     for (std::uint32_t gi = 0; gi < nr_groups_; ++gi) {
       const auto& spec = t.groups[gi];
@@ -620,8 +583,14 @@ private:
   // ---------------------------------------------------------------- flags
 
   bool test(std::uint32_t f) const noexcept { return (flags_.load(std::memory_order_acquire) & f) != 0; }
-  void set(std::uint32_t f) noexcept { flags_.fetch_or(f, std::memory_order_acq_rel); }
-  void clear(std::uint32_t f) noexcept { flags_.fetch_and(~f, std::memory_order_acq_rel); }
+  void set(std::uint32_t f) noexcept {
+    detail::assert_held(lock_, "multipath::set (a flag)");
+    flags_.fetch_or(f, std::memory_order_acq_rel);
+  }
+  void clear(std::uint32_t f) noexcept {
+    detail::assert_held(lock_, "multipath::clear (a flag)");
+    flags_.fetch_and(~f, std::memory_order_acq_rel);
+  }
   /// A clear bit is trusted without the lock; a set bit is re-read under it (§4.11).
   bool test_checked(std::uint32_t f) const noexcept {
     if (!test(f))
@@ -637,7 +606,7 @@ private:
   /// The executor's time for selectors that ask for it (HST); 0 otherwise, so the common
   /// selectors never pay for a clock read.
   std::uint64_t selector_now(const group_type& g) const noexcept {
-    if constexpr (Traits::selectors::uses_clock) {
+    if constexpr (selector_set_type::uses_clock) {
       if (g.selector().uses_clock())
         return exec_.now_ns();
     }
@@ -659,6 +628,7 @@ private:
   }
 
   void switch_pg_locked(group_type& g) noexcept {
+    detail::assert_held(lock_, __func__);
     current_pg_.store(&g, std::memory_order_release);
     if (handler_.present())
       set(pg_init_required | queue_io);
@@ -709,7 +679,7 @@ private:
 
   // ---------------------------------------------------------------- mapping (§4.3, bio mode)
 
-  /// The path for this I/O, or null; `pending` tells whether the group still needs pg_init.
+  /// The path for this I/O, or null (the caller checks whether the group still needs pg_init).
   path_type* pick(std::uint64_t nr_bytes) noexcept {
     path_type* p = current_pgpath_.load(std::memory_order_acquire);
     if (!p || !test_checked(queue_io))
@@ -740,7 +710,7 @@ private:
     return disposition::dispatched;
   }
 
-  /// One bio-mode mapping; `from_worker` when the engine itself reissues held I/O.
+  /// One bio-mode mapping: a new I/O, or held I/O the worker reissues.
   disposition map_bio(io_type& io) noexcept {
     path_type* p = pick(io.nr_bytes);
     if (!p) {
@@ -830,7 +800,7 @@ private:
 
   /// The bio worker (the kernel's process_queued_bios): reissues everything held.
   void process_queued_bios() noexcept {
-    io_list batch;
+    detail::io_list batch;
     {
       std::lock_guard guard(lock_);
       batch.append(queued_);
@@ -867,6 +837,7 @@ private:
   }
 
   std::uint32_t pg_init_all_paths_locked() noexcept {
+    detail::assert_held(lock_, __func__);
     if (pg_init_in_progress_.load(std::memory_order_acquire) > 0 || test(pg_init_disabled))
       return 0;
     pg_init_count_.fetch_add(1, std::memory_order_acq_rel);
@@ -983,6 +954,7 @@ private:
   // ---------------------------------------------------------------- path state (§4.6)
 
   void fail_path_locked(path_type& p) noexcept {
+    detail::assert_held(lock_, __func__);
     if (!p.is_active())
       return;
     group_of(p)->selector().fail_path(p.index());
@@ -1001,6 +973,7 @@ private:
   }
 
   void bypass_group_locked(group_type& g, bool bypassed, bool can_be_delayed) noexcept {
+    detail::assert_held(lock_, __func__);
     g.set_bypassed(bypassed);
     if (can_be_delayed && test(delay_pg_switch)) {
       set(need_pg_switch);
@@ -1067,6 +1040,7 @@ private:
   }
 
   void enable_nopath_timeout_locked() noexcept {
+    detail::assert_held(lock_, __func__);
     if (options_.queue_if_no_path_timeout_secs > 0 && nr_valid_paths_.load(std::memory_order_acquire) == 0 &&
         test(queue_if_no_path_flag)) {
       exec_.cancel(nopath_work_); // re-arming restarts the timer
@@ -1098,74 +1072,98 @@ private:
   // ---------------------------------------------------------------- events
 
   void raise_event_locked(path_event::kind kind, const path_type& p, std::uint32_t valid) noexcept {
-    pending_events_.push_back(path_event{kind, p.device(), valid});
+    detail::assert_held(lock_, __func__);
+    // Never allocates: both buffers were reserved at construction. A burst larger than that
+    // between two deliveries loses the newest events (counted); event_nr still counts them.
+    if (pending_events_.size() < pending_events_.capacity())
+      pending_events_.push_back(path_event{kind, p.device(), valid});
+    else
+      events_lost_.fetch_add(1, std::memory_order_relaxed);
     raise_table_event_locked();
   }
 
   void raise_table_event_locked() noexcept {
+    detail::assert_held(lock_, __func__);
     event_nr_.fetch_add(1, std::memory_order_acq_rel);
     exec_.post(event_work_, 0);
   }
 
   static void run_events(work_item& w) noexcept { static_cast<multipath*>(w.context)->deliver_events(); }
 
+  /// Runs on the executor, or in shutdown once the executor no longer can: never concurrently,
+  /// so `delivering_events_` needs no lock of its own.
   void deliver_events() noexcept {
-    std::vector<path_event> events;
     {
       std::lock_guard guard(lock_);
-      events.swap(pending_events_);
+      pending_events_.swap(delivering_events_); // both keep their reserved capacity
     }
     if constexpr (requires(path_event e) { backend_.on_event(e); })
-      for (const auto& e : events)
+      for (const auto& e : delivering_events_)
         backend_.on_event(e);
+    delivering_events_.clear();
   }
 
   // ---------------------------------------------------------------- members
+  //
+  // Who writes what. "lock_" means: written only with lock_ held (asserted where the writer is a
+  // *_locked function or set()/clear(), when MPATH_CHECK_LOCKS is on); the atomics among them are
+  // read without it on the I/O path (§4.11).
 
+  // Set by the constructor, never written afterwards.
   Backend& backend_;
   Exec& exec_;
-  engine_options options_;
   table_features features_;
   queue_mode mode_;
   handler_type handler_;
   std::string hw_handler_name_;
-
   std::unique_ptr<group_type[]> groups_;
   std::uint32_t nr_groups_ = 0;
   std::size_t total_paths_ = 0;
   std::unique_ptr<std::size_t[]> group_base_; ///< index of each group's first activation slot
   std::unique_ptr<activation_slot[]> activations_;
 
-  // Read without the lock on the I/O path; written under lock_.
-  std::atomic<std::uint32_t> flags_{0};
-  std::atomic<path_type*> current_pgpath_{nullptr};
-  std::atomic<group_type*> current_pg_{nullptr};
-  std::atomic<group_type*> next_pg_{nullptr};
-  std::atomic<std::uint32_t> nr_valid_paths_{0};
-  std::atomic<std::uint32_t> pg_init_in_progress_{0};
-  std::atomic<std::uint32_t> pg_init_count_{0};
-  std::atomic<std::uint32_t> pg_init_completing_{0};
-  std::atomic<std::uint32_t> attached_{0};
-  std::atomic<std::uint64_t> event_nr_{0};
+  engine_options options_; ///< lock_ (set_queue_if_no_path_timeout), read under it
+
+  // Atomics written under lock_, read without it.
+  std::atomic<std::uint32_t> flags_{0};               ///< lock_, through set()/clear()
+  std::atomic<path_type*> current_pgpath_{nullptr};   ///< lock_
+  std::atomic<group_type*> current_pg_{nullptr};      ///< lock_
+  std::atomic<group_type*> next_pg_{nullptr};         ///< lock_
+  std::atomic<std::uint32_t> nr_valid_paths_{0};      ///< lock_ (reinstate_path, fail_path_locked)
+  std::atomic<std::uint32_t> pg_init_in_progress_{0}; ///< lock_ (post of an activation, pg_init_done, shutdown)
+  std::atomic<std::uint32_t> pg_init_count_{0};       ///< lock_ (switch_pg_locked, pg_init_all_paths_locked)
+  std::atomic<std::uint64_t> event_nr_{0};            ///< lock_ (raise_table_event_locked)
+
+  // Atomics written under message_mutex_ (presuspend, postsuspend, resume; resume holds lock_ too).
   std::atomic<suspend_state> suspend_state_{suspend_state::running};
   std::atomic<bool> noflush_{false};
 
-  // Guarded by lock_.
-  mutable lock_type lock_;
-  io_list queued_;      ///< bio mode: held until a path is usable
-  io_list pushed_back_; ///< held across a suspend, reissued at resume
-  bool nopath_armed_ = false;
-  std::vector<path_event> pending_events_;
+  // Atomics written without any lock: counters whose readers need no more than the count.
+  std::atomic<std::uint32_t> pg_init_completing_{0}; ///< threads inside pg_init_done (shutdown waits for 0)
+  std::atomic<std::uint32_t> attached_{0};           ///< attached health monitors (the destructor checks 0)
+  std::atomic<std::uint64_t> events_lost_{0};        ///< under lock_ in practice; relaxed, only reported
+
+  // Plain state guarded by lock_.
+  mutable detail::engine_lock_t<lock_type> lock_;
+  detail::io_list queued_;                 ///< bio mode: held until a path is usable
+  detail::io_list pushed_back_;            ///< held across a suspend, reissued at resume
+  bool nopath_armed_ = false;              ///< the no-path timer is meant to fire
+  std::vector<path_event> pending_events_; ///< raised, not yet delivered (capacity reserved)
   const group_type* last_probed_pg_ = nullptr;
+
+  // Touched only by deliver_events, which never runs twice at once (executor, then shutdown).
+  std::vector<path_event> delivering_events_;
 
   // Serialise messages/suspend (the kernel's work_mutex) and probes; cold paths only.
   std::mutex message_mutex_;
   std::mutex probe_mutex_;
 
+  // Owned by the executor while posted (executor.hpp).
   work_item nopath_work_;
   work_item worker_work_;
   work_item event_work_;
-  bool shut_down_ = false;
+
+  bool shut_down_ = false; ///< the destroying thread only
 };
 
 } // namespace mpath::inline v0

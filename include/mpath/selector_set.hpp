@@ -1,13 +1,16 @@
 #pragma once
-// A compile-time list of selectors, and `any_selector`, which lets a table name pick one of them
-// at run time without virtual calls.
+// A compile-time list of selectors, `rebind_selectors_t`, which gives a whole list another sync
+// policy, and `any_selector`, which lets a table name pick one of them at run time without
+// virtual calls.
 
+#include <mpath/detail/sync.hpp>
 #include <mpath/path_selector.hpp>
 
 #include <array>
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <variant>
 
 namespace mpath::inline v0 {
@@ -36,6 +39,30 @@ template <PathSelector... Ss> struct selector_set {
     return npos;
   }
 };
+
+namespace detail {
+template <class S, class Sync> constexpr auto rebind_selector_sync() noexcept {
+  if constexpr (requires { typename S::template rebind_sync<Sync>; })
+    return std::type_identity<typename S::template rebind_sync<Sync>>{};
+  else
+    return std::type_identity<S>{};
+}
+
+template <class Set, class Sync> struct rebind_selectors;
+template <PathSelector... Ss, class Sync> struct rebind_selectors<selector_set<Ss...>, Sync> {
+  using type = selector_set<typename decltype(rebind_selector_sync<Ss, Sync>())::type...>;
+};
+} // namespace detail
+
+/// `S` built with the sync policy `Sync` (threaded_sync, single_thread_sync or a user's): the
+/// selector's `rebind_sync<Sync>` if it declares one, else `S` itself.
+template <class S, SelectorSync Sync>
+using rebind_selector_t = typename decltype(detail::rebind_selector_sync<S, Sync>())::type;
+
+/// A selector_set whose every selector is rebound to `Sync` (rebind_selector_t); names, order and
+/// selectors without `rebind_sync` stay as they are. The engine builds its selectors from
+/// `rebind_selectors_t<Traits::selectors, selector_sync_for<Traits>>`.
+template <class Set, SelectorSync Sync> using rebind_selectors_t = typename detail::rebind_selectors<Set, Sync>::type;
 
 template <class Set> class any_selector;
 

@@ -12,7 +12,10 @@ namespace mpath::inline v0 {
 
 /// The five kernel selectors (kernel-target.md §5), by their kernel names. io-affinity sees this
 /// machine's CPUs (`selectors::io_affinity`); a set with `selectors::basic_io_affinity<
-/// selectors::fixed_cpus<N>>` instead gives it a configured CPU count.
+/// selectors::fixed_cpus<N>>` instead gives it a configured CPU count. These are the threaded
+/// variants (threaded_sync); an engine builds each selector with its traits' policy
+/// (`rebind_selectors_t<Traits::selectors, selector_sync_for<Traits>>`), so one whose lock is
+/// `null_lock` gets `basic_round_robin<single_thread_sync>` and so on.
 using default_selectors = selector_set<selectors::round_robin, selectors::queue_length, selectors::service_time,
                                        selectors::historical_service_time, selectors::io_affinity>;
 

@@ -11,8 +11,10 @@
 // as the engine calls them. Time moves forward by a random step per operation (HST reads it).
 // io-affinity has no notion of "equal" load balancing: its I/O is spread by submitting CPU, so
 // for it "sequential I/O" is issued from the CPUs in turn (one path per CPU, on a configured
-// 8-CPU machine). A last case runs the accounting from several threads at once, with paths
-// failing and coming back, and checks that the counters still end at zero (run it under TSan).
+// 8-CPU machine). Every law also holds for the single-thread variants (single_thread_sync: no
+// lock, plain counters), which an engine with a null_lock builds. A last case runs the accounting
+// of the threaded ones from several threads at once, with paths failing and coming back, and
+// checks that the counters still end at zero (run it under TSan).
 
 #include <mpath/selectors.hpp>
 
@@ -39,7 +41,10 @@ namespace sel = mpath::selectors;
 using ioa8 = sel::basic_io_affinity<sel::fixed_cpus<8>>;
 constexpr std::size_t max_paths = 8; // io-affinity: one CPU per path
 
-template <class S> constexpr bool is_ioa = std::is_same_v<S, ioa8>;
+/// The variant of selector `S` that an engine with a null_lock builds.
+template <class S> using single = mpath::rebind_selector_t<S, mpath::single_thread_sync>;
+
+template <class S> constexpr bool is_ioa = std::is_same_v<S, ioa8> || std::is_same_v<S, single<ioa8>>;
 
 /// `n` paths that are equal for the selector: default arguments (io-affinity: CPU i for path i).
 template <class S> void make_equal(S& s, std::size_t n) {
@@ -66,11 +71,11 @@ template <class S> bool idle(const S& s, path_index p) {
   std::string info;
   s.path_status(p, status_type::info, info);
   auto words = mpath::detail::split_words(info);
-  if constexpr (std::is_same_v<S, sel::queue_length>)
+  if constexpr (requires { s.in_flight(p); }) // queue-length
     return words.at(0) == "0" && s.in_flight(p) == 0;
-  else if constexpr (std::is_same_v<S, sel::service_time>)
+  else if constexpr (requires { s.in_flight_bytes(p); }) // service-time
     return words.at(0) == "0" && s.in_flight_bytes(p) == 0;
-  else if constexpr (std::is_same_v<S, sel::historical_service_time>)
+  else if constexpr (requires { s.outstanding(p); }) // historical-service-time
     return words.at(1) == "0" && s.outstanding(p) == 0;
   else
     return true; // round-robin and io-affinity account nothing per I/O
@@ -105,7 +110,11 @@ struct reset_hint {
 
 } // namespace
 
-#define MPATH_ALL_SELECTORS sel::round_robin, sel::queue_length, sel::service_time, sel::historical_service_time, ioa8
+#define MPATH_THREADED_SELECTORS                                                                                       \
+  sel::round_robin, sel::queue_length, sel::service_time, sel::historical_service_time, ioa8
+#define MPATH_ALL_SELECTORS                                                                                            \
+  MPATH_THREADED_SELECTORS, single<sel::round_robin>, single<sel::queue_length>, single<sel::service_time>,            \
+      single<sel::historical_service_time>, single<ioa8>
 
 TEST_CASE_TEMPLATE("selector laws 1, 2, 4: random operations", S, MPATH_ALL_SELECTORS) {
   reset_hint guard;
@@ -259,7 +268,7 @@ TEST_CASE_TEMPLATE("selector law 5: equal paths, sequential I/O, every path used
 }
 
 TEST_CASE_TEMPLATE("selector laws under concurrency: accounting ends at zero, no failed path after the fact", S,
-                   MPATH_ALL_SELECTORS) {
+                   MPATH_THREADED_SELECTORS) {
   reset_hint guard;
   constexpr std::size_t n = 4;
   S s;

@@ -16,7 +16,7 @@ public:
   /// Queues `w` at `due_ns` unless it is queued already (then returns false, changing nothing).
   /// Equal due times keep posting order.
   bool insert(work_item& w, std::uint64_t due_ns) noexcept {
-    if (w.queued)
+    if (w.queued || w.cancelling)
       return false;
     w.queued = true;
     w.due_ns = due_ns;
@@ -73,15 +73,15 @@ public:
     finished_.notify_all();
   }
 
-  /// `cancel_sync` over `queue`, with `lock` holding the executor's mutex. An item that posts
-  /// itself again while we wait is unqueued again; a call from inside `w.fn` does not wait for
-  /// itself (it would never return).
+  /// `cancel_sync` over `queue`, with `lock` holding the executor's mutex. While it waits, `w`
+  /// cannot be posted (work_queue::insert refuses it), so an item that posts itself cannot keep
+  /// running forever; a call from inside `w.fn` does not wait for itself (it would never return).
   bool cancel_sync(std::unique_lock<std::mutex>& lock, work_queue& queue, work_item& w) noexcept {
     bool was_queued = queue.remove(w);
-    while (item_ == &w && runner_ != std::this_thread::get_id()) {
+    w.cancelling = true;
+    while (item_ == &w && runner_ != std::this_thread::get_id())
       finished_.wait(lock);
-      was_queued = queue.remove(w) || was_queued;
-    }
+    w.cancelling = false;
     return was_queued;
   }
 

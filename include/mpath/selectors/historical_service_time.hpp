@@ -29,20 +29,34 @@ namespace mpath::inline v0::selectors {
 /// when the I/O was dispatched. A simulation therefore runs on virtual time.
 ///
 /// Locking, two levels as in the kernel, but without its per-compare lock round trips:
-/// - a selector spinlock around the valid list order and the valid-path count (select,
+/// - a selector lock around the valid list order and the valid-path count (select,
 ///   fail_path, reinstate_path): the comparison below is not a total order, so the result depends
 ///   on the list order, and moving the winner to the tail must be serialised to stay exact;
-/// - per path a spinlock taken by start_io/end_io (the moving average needs the previous
+/// - per path a lock taken by start_io/end_io (the moving average needs the previous
 ///   completion time, so an end_io is a read-modify-write of four fields), plus a sequence
 ///   counter so that select reads a consistent (estimate, outstanding, stale_after) triple of
 ///   every path without taking the path locks (the kernel takes each path's lock twice per
 ///   comparison). Per I/O that is three atomic exchanges: selector lock, path lock in start_io,
 ///   path lock in end_io.
 ///
-/// Thread safety: select, fail_path, reinstate_path, start_io and end_io may run concurrently;
-/// create/add_path before any of them; the status writers at any time after add_path.
-class historical_service_time {
+/// Both locks are `Sync::lock_type` and the fields read without them (the triple, the sequence
+/// counter, the valid-path count) `Sync::counter`s. With `threaded_sync` (the default,
+/// `historical_service_time`) those are spinlocks (mpath::spinlock) and atomics, as above; with
+/// `single_thread_sync` they are `null_lock` and plain integers (the sequence counter is then a
+/// plain number that a reader always finds even), so an I/O costs no atomic instruction.
+///
+/// Thread safety (threaded_sync): select, fail_path, reinstate_path, start_io and end_io may run
+/// concurrently; create/add_path before any of them; the status writers at any time after
+/// add_path. With single_thread_sync every call must come from one thread at a time.
+template <SelectorSync Sync = threaded_sync> class basic_historical_service_time {
+  template <class T> using counter = typename Sync::template counter<T>;
+
 public:
+  using sync_type = Sync;
+  using lock_type = typename Sync::lock_type;
+  /// The same selector with another sync policy (rebind_selectors_t).
+  template <SelectorSync S> using rebind_sync = basic_historical_service_time<S>;
+
   static constexpr std::string_view name = "historical-service-time";
   static constexpr unsigned table_args = 1;
   static constexpr unsigned info_args = 3;
@@ -216,11 +230,11 @@ private:
     void begin_write() noexcept { seq.store(seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
     void end_write() noexcept { seq.store(seq.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
 
-    spinlock lock;                             // writers: start_io, end_io
-    std::atomic<std::uint32_t> seq{0};         // odd while a writer changes the fields below
-    std::atomic<std::uint64_t> hst{fixed_one}; // estimate, ns × 1024 (starts at 1 ns)
-    std::atomic<std::uint64_t> outstanding{0};
-    std::atomic<std::uint64_t> stale_after{0};
+    lock_type lock;                        // writers: start_io, end_io
+    counter<std::uint32_t> seq{0};         // odd while a writer changes the fields below
+    counter<std::uint64_t> hst{fixed_one}; // estimate, ns × 1024 (starts at 1 ns)
+    counter<std::uint64_t> outstanding{0};
+    counter<std::uint64_t> stale_after{0};
     std::uint64_t last_finish = 0; // under `lock`
     std::uint32_t repeat_count;    // immutable
   };
@@ -271,10 +285,13 @@ private:
 
   weight_table weights_ = make_weights(default_base_weight);
   std::uint32_t threshold_multiplier_ = 0;
-  spinlock lock_;                             // select, fail_path, reinstate_path
-  detail::path_list list_;                    // under lock_
-  std::atomic<std::uint32_t> valid_count_{0}; // written under lock_, read by end_io
+  lock_type lock_;                        // select, fail_path, reinstate_path
+  detail::path_list list_;                // under lock_
+  counter<std::uint32_t> valid_count_{0}; // written under lock_, read by end_io
   std::vector<path_info> paths_;
 };
+
+/// historical-service-time shared by threads: spinlocks, atomics and a sequence lock.
+using historical_service_time = basic_historical_service_time<>;
 
 } // namespace mpath::inline v0::selectors

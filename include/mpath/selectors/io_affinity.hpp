@@ -3,6 +3,7 @@
 // goes to the path of the CPU it is submitted from, else to a path of a CPU on the same NUMA
 // node, else to any mapped path.
 
+#include <mpath/detail/sync.hpp>
 #include <mpath/detail/text.hpp>
 #include <mpath/path_selector.hpp>
 
@@ -259,14 +260,24 @@ inline void format_cpumask(const std::vector<std::uint32_t>& words, std::uint32_
 /// machine's for `system_cpus`, a configured one for `fixed_cpus<N>`.
 ///
 /// Locking: none on the I/O path, as in the kernel: the CPU→path map and the node lists are
-/// immutable once the paths are added; a path's failed flag is an atomic written by
-/// fail_path/reinstate_path (release) and read by select (acquire); the map-miss counter is an
-/// atomic incremented only on a miss. No start_io/end_io.
+/// immutable once the paths are added; a path's failed flag is a `Sync::counter<bool>` written
+/// by fail_path/reinstate_path (release) and read by select (acquire); the map-miss counter is a
+/// `Sync::counter` incremented only on a miss. No start_io/end_io. With `threaded_sync` (the
+/// default, `io_affinity`) both are atomics; with `single_thread_sync` plain values, so a miss
+/// costs no atomic read-modify-write either.
 ///
-/// Thread safety: select, fail_path and reinstate_path may run concurrently; create/add_path
-/// before any of them; the status writers at any time after add_path.
-template <class Cpus = system_cpus> class basic_io_affinity {
+/// Thread safety (threaded_sync): select, fail_path and reinstate_path may run concurrently;
+/// create/add_path before any of them; the status writers at any time after add_path. With
+/// single_thread_sync every call must come from one thread at a time.
+template <class Cpus = system_cpus, SelectorSync Sync = threaded_sync> class basic_io_affinity {
+  template <class T> using counter = typename Sync::template counter<T>;
+
 public:
+  using cpus_type = Cpus;
+  using sync_type = Sync;
+  /// The same selector with another sync policy (rebind_selectors_t).
+  template <SelectorSync S> using rebind_sync = basic_io_affinity<Cpus, S>;
+
   static constexpr std::string_view name = "io-affinity";
   static constexpr unsigned table_args = 1;
   static constexpr unsigned info_args = 1;
@@ -311,7 +322,7 @@ public:
     mapped_cpus_.insert(mapped_cpus_.end(), taken.begin(), taken.end());
     std::sort(mapped_cpus_.begin(), mapped_cpus_.end());
     masks_.push_back(std::move(mask));
-    auto failed = std::make_unique<std::atomic<bool>[]>(masks_.size());
+    auto failed = std::make_unique<counter<bool>[]>(masks_.size());
     for (std::size_t i = 0; i + 1 < masks_.size(); ++i)
       failed[i].store(failed_[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
     failed_ = std::move(failed);
@@ -369,8 +380,8 @@ private:
   std::vector<std::vector<std::uint32_t>> node_cpus_; // node → its CPUs, ascending
   std::vector<std::uint32_t> mapped_cpus_;            // every mapped CPU, ascending
   std::vector<std::vector<std::uint32_t>> masks_;     // per path, as parsed
-  std::unique_ptr<std::atomic<bool>[]> failed_;       // per path
-  std::atomic<std::uint32_t> map_misses_{0};
+  std::unique_ptr<counter<bool>[]> failed_;           // per path
+  counter<std::uint32_t> map_misses_{0};
 };
 
 /// io-affinity on this machine (nr_cpu_ids and NUMA nodes from sysfs, CPU from the thread's hint

@@ -12,18 +12,28 @@ namespace mpath::inline v0::selectors {
 /// Arguments: none for the selector (ignored); per path `[repeat_count]` (default 1, stored as
 /// given and honoured, product.md §5).
 ///
-/// Locking: a spinlock (mpath::spinlock) around the valid list order and the repeat state for
+/// Locking: a lock (`Sync::lock_type`) around the valid list order and the repeat state for
 /// select/fail_path/reinstate_path, because "move the winner to the tail" must be serialised for
-/// ties to rotate exactly as in the kernel. The in-flight counters are atomics (relaxed: they are
-/// a load estimate, no other data hangs off them), one cache line per path, so start_io/end_io
-/// never take the lock, as the kernel's atomic_t counters. Per I/O that is three atomic
-/// read-modify-writes (lock, +1, -1): the least an exactly ordered, thread-safe queue-length
-/// can do (docs/selectors.md, "Concurrency and cost").
+/// ties to rotate exactly as in the kernel. The in-flight counters are `Sync::counter`s, one
+/// cache line per path, so start_io/end_io never take the lock, as the kernel's atomic_t
+/// counters. With `threaded_sync` (the default, `queue_length`) the lock is a spinlock
+/// (mpath::spinlock) and the counters relaxed atomics (a load estimate, no other data hangs off
+/// them): per I/O three atomic read-modify-writes (lock, +1, -1), the least an exactly ordered,
+/// thread-safe queue-length can do (docs/selectors.md, "Concurrency and cost"). With
+/// `single_thread_sync` the lock is `null_lock` and the counters plain integers: none.
 ///
-/// Thread safety: select, fail_path, reinstate_path, start_io and end_io may run concurrently;
-/// create/add_path before any of them; the status writers at any time after add_path.
-class queue_length {
+/// Thread safety (threaded_sync): select, fail_path, reinstate_path, start_io and end_io may run
+/// concurrently; create/add_path before any of them; the status writers at any time after
+/// add_path. With single_thread_sync every call must come from one thread at a time.
+template <SelectorSync Sync = threaded_sync> class basic_queue_length {
+  template <class T> using counter = typename Sync::template counter<T>;
+
 public:
+  using sync_type = Sync;
+  using lock_type = typename Sync::lock_type;
+  /// The same selector with another sync policy (rebind_selectors_t).
+  template <SelectorSync S> using rebind_sync = basic_queue_length<S>;
+
   static constexpr std::string_view name = "queue-length";
   static constexpr unsigned table_args = 1;
   static constexpr unsigned info_args = 1;
@@ -95,14 +105,17 @@ private:
     explicit path_info(std::uint32_t repeat) : repeat_count(repeat) {}
     // Only moved while paths are added, before any I/O.
     path_info(path_info&& o) noexcept : in_flight(o.in_flight.load()), repeat_count(o.repeat_count) {}
-    std::atomic<std::int64_t> in_flight{0};
+    counter<std::int64_t> in_flight{0};
     std::uint32_t repeat_count;
   };
 
-  spinlock lock_;
+  lock_type lock_;
   detail::path_list list_;
   detail::repeat_state repeat_;
   std::vector<path_info> paths_;
 };
+
+/// queue-length shared by threads: a spinlock and atomic counters.
+using queue_length = basic_queue_length<>;
 
 } // namespace mpath::inline v0::selectors

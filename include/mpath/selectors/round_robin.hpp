@@ -12,16 +12,25 @@ namespace mpath::inline v0::selectors {
 /// Arguments: none for the selector (any given are ignored, as the kernel does); per path
 /// `[repeat_count]` (default 1, stored as given and honoured, product.md §5).
 ///
-/// Locking: one spinlock (mpath::spinlock) around the valid list and the repeat state, taken by
-/// select, fail_path and reinstate_path. A select is a handful of instructions (take the head,
-/// move it to the tail), so a lock is cheaper than any lock-free scheme that still rotated in the
-/// kernel's exact order: one atomic exchange per I/O, the least any shared rotation costs. There
-/// are no per-I/O counters, hence no start_io/end_io (the kernel's round-robin has none either).
+/// Locking: one lock (`Sync::lock_type`) around the valid list and the repeat state, taken by
+/// select, fail_path and reinstate_path. With `threaded_sync` (the default, `round_robin`) that
+/// is a spinlock (mpath::spinlock): a select is a handful of instructions (take the head, move it
+/// to the tail), so a lock is cheaper than any lock-free scheme that still rotated in the
+/// kernel's exact order: one atomic exchange per I/O, the least any shared rotation costs. With
+/// `single_thread_sync` the lock is `null_lock` and a select has no atomic instruction at all.
+/// There are no per-I/O counters, hence no start_io/end_io (the kernel's round-robin has none
+/// either).
 ///
-/// Thread safety: select, fail_path and reinstate_path may run concurrently; create/add_path
-/// before any of them; the status writers may run at any time after add_path.
-class round_robin {
+/// Thread safety (threaded_sync): select, fail_path and reinstate_path may run concurrently;
+/// create/add_path before any of them; the status writers may run at any time after add_path.
+/// With single_thread_sync every call must come from one thread at a time.
+template <SelectorSync Sync = threaded_sync> class basic_round_robin {
 public:
+  using sync_type = Sync;
+  using lock_type = typename Sync::lock_type;
+  /// The same selector with another sync policy (rebind_selectors_t).
+  template <SelectorSync S> using rebind_sync = basic_round_robin<S>;
+
   static constexpr std::string_view name = "round-robin";
   static constexpr unsigned table_args = 1;
   static constexpr unsigned info_args = 0;
@@ -69,10 +78,13 @@ public:
   std::uint32_t repeat_count(path_index p) const noexcept { return repeat_count_[p]; }
 
 private:
-  spinlock lock_;
+  lock_type lock_;
   detail::path_list list_;
   detail::repeat_state repeat_;
   std::vector<std::uint32_t> repeat_count_;
 };
+
+/// round-robin shared by threads: a spinlock per selector.
+using round_robin = basic_round_robin<>;
 
 } // namespace mpath::inline v0::selectors

@@ -14,18 +14,28 @@ namespace mpath::inline v0::selectors {
 /// Arguments: none for the selector (ignored); per path `[repeat_count [relative_throughput]]`
 /// (defaults 1 and 1; throughput 0..100; repeat_count stored as given and honoured, product.md §5).
 ///
-/// Locking: a spinlock (mpath::spinlock) around the valid list order and the repeat state for
+/// Locking: a lock (`Sync::lock_type`) around the valid list order and the repeat state for
 /// select/fail_path/reinstate_path (the winner moves to the tail, serialised as in the kernel);
-/// the in-flight byte totals are relaxed atomics, one cache line per path, updated by
-/// start_io/end_io without the lock, as the kernel's atomic_t.
+/// the in-flight byte totals are `Sync::counter`s, one cache line per path, updated by
+/// start_io/end_io without the lock, as the kernel's atomic_t. With `threaded_sync` (the
+/// default, `service_time`) that is a spinlock (mpath::spinlock) and relaxed atomics; with
+/// `single_thread_sync` no lock (`null_lock`) and plain integers, no atomic instruction at all.
 ///
 /// The comparison is mathematically correct 64-bit arithmetic (product.md §5): the kernel returns
 /// differences through a 32-bit int and can flip the sign for large loads; we do not.
 ///
-/// Thread safety: select, fail_path, reinstate_path, start_io and end_io may run concurrently;
-/// create/add_path before any of them; the status writers at any time after add_path.
-class service_time {
+/// Thread safety (threaded_sync): select, fail_path, reinstate_path, start_io and end_io may run
+/// concurrently; create/add_path before any of them; the status writers at any time after
+/// add_path. With single_thread_sync every call must come from one thread at a time.
+template <SelectorSync Sync = threaded_sync> class basic_service_time {
+  template <class T> using counter = typename Sync::template counter<T>;
+
 public:
+  using sync_type = Sync;
+  using lock_type = typename Sync::lock_type;
+  /// The same selector with another sync policy (rebind_selectors_t).
+  template <SelectorSync S> using rebind_sync = basic_service_time<S>;
+
   static constexpr std::string_view name = "service-time";
   static constexpr unsigned table_args = 2;
   static constexpr unsigned info_args = 2;
@@ -124,15 +134,18 @@ private:
     path_info(path_info&& o) noexcept
         : in_flight_bytes(o.in_flight_bytes.load()), repeat_count(o.repeat_count),
           relative_throughput(o.relative_throughput) {}
-    std::atomic<std::uint64_t> in_flight_bytes{0};
+    counter<std::uint64_t> in_flight_bytes{0};
     std::uint32_t repeat_count;
     std::uint32_t relative_throughput;
   };
 
-  spinlock lock_;
+  lock_type lock_;
   detail::path_list list_;
   detail::repeat_state repeat_;
   std::vector<path_info> paths_;
 };
+
+/// service-time shared by threads: a spinlock and atomic byte counters.
+using service_time = basic_service_time<>;
 
 } // namespace mpath::inline v0::selectors

@@ -8,14 +8,15 @@
 //
 //   * the target (path choice §4.2, mapping §4.3, completion §4.4, pg_init §4.5, fail/reinstate
 //     §4.6, queue_if_no_path and suspend §4.7, the no-path timeout §4.8, messages §3, status §2);
-//   * the path selectors, each as an ordered list of valid paths (§5.1-5.3);
+//   * the path selectors, each as an ordered list of valid paths (§5.1-5.4);
 //   * DM core and the simulation around it: the requeue list (mpathctl's contract, product.md §6),
 //     the deferred-work queue ordered by due time, the virtual clock, fault injection and the
 //     scripted hardware handler.
 //
 // Its public operations are mpathctl's commands, so a model run and a script run line up one to
-// one. Only what the model knows is accepted: the round-robin, queue-length and service-time
-// selectors (`supports_selector`).
+// one. Only what the model knows is accepted: the round-robin, queue-length, service-time and
+// historical-service-time selectors (`supports_selector`); io-affinity chooses by the submitting
+// CPU, which a sequential model has no notion of.
 
 #include <mpath/hw_handler.hpp>
 #include <mpath/io.hpp>
