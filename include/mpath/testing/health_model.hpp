@@ -1,0 +1,858 @@
+#pragma once
+// The reference model of the health layer: what a device with a health layer (and so an `mpathctl`
+// script with `policy`, `probe`, `prio` and `log`) must show, computed by a deliberately plain,
+// sequential re-statement of product.md §8 (and §6's rows `policy`, `probe`, `prio`, `log`).
+//
+// It shares no code with the health layer it checks (include/mpath/health/monitor.hpp): it reads
+// only the settings vocabulary (`health_settings`, `apply_setting`, so that `policy` errors have the
+// same text) and the checker's result words (`check_result`). Its log wording is written here from
+// §8.7. Like the kernel model (model.hpp) it keeps every per-path fact in a vector scanned from the
+// front, and every rule is written as §8 states it, citing the paragraph.
+//
+// It owns a `reference_model` (the kernel half) and plays multipathd on top of it: it drives the
+// kernel model only through `message(words)` and the model's public observers, exactly as the real
+// health layer drives the engine through messages. Every other mpathctl command is forwarded to the
+// kernel model unchanged by the methods below of the same name; after each, the health model looks
+// for paths whose engine state changed without it (its stand-in for PATH_FAILED/PATH_REINSTATED
+// events, §8.3 last sentence and §8.7). Call `after_kernel_command()` yourself if you drive
+// `kernel()` directly; move time only through this class's `sleep`.
+//
+// Time (§8.1): the first tick comes 1000 ms after the first successful `policy` command, then one
+// every 1000 ms. `sleep(ms)` moves the kernel model up to each tick that falls inside the interval
+// (a tick exactly at its end included), runs the tick, then the kernel model's deferred work, and
+// finally moves the kernel model to the end of the interval.
+//
+// Out of scope (parsed and stored, no effect): `path_grouping_policy` (regrouping and its reload)
+// and `marginal_pathgroups on` (a held path is kept out exactly as with `off`); `reload`, which the
+// kernel model does not have. The checker is synchronous, so `checker_timeout` never fires; a
+// `timeout` probe answer is an unusable result like `down`.
+//
+// Where §8 is silent, the choice made is written where it applies, marked "Choice:".
+
+#include <mpath/health/path_checker.hpp>
+#include <mpath/health/settings.hpp>
+#include <mpath/testing/model.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace mpath::inline v0::testing {
+
+class health_reference_model {
+public:
+  /// `name` is the map name in log lines (§8.7) and topology's first line.
+  explicit health_reference_model(model_table t, std::string name = "mp")
+      : kernel_(std::move(t)), name_(std::move(name)) {
+    for (const auto& d : kernel_.devices()) {
+      path_state p;
+      p.device = d;
+      paths_.push_back(std::move(p));
+    }
+    snapshot_engine();
+  }
+
+  reference_model& kernel() noexcept { return kernel_; }
+  const reference_model& kernel() const noexcept { return kernel_; }
+  void set_name(std::string name) { name_ = std::move(name); }
+  const std::string& name() const noexcept { return name_; }
+
+  // ------------------------------------------------------------------ health commands (§6)
+
+  /// `policy NAME KEY VALUE...` (§8.2): nothing on success, else apply_setting's EINVAL text (the
+  /// setting is then unchanged).
+  ///
+  /// Choice: only a *successful* `policy` command starts the health layer; one with a bad key or
+  /// value changes nothing at all, so a device whose every `policy` failed behaves as one without
+  /// a health layer. After `stop()` settings are still stored but the layer does not start again.
+  std::optional<std::string> policy(std::string_view key, std::span<const std::string> values) {
+    auto r = health::apply_setting(settings_, key, values);
+    if (!r)
+      return r.err().text;
+    if (!running_) {
+      if (!stopped_)
+        start();
+      return std::nullopt;
+    }
+    if (key == "no_path_retry") {
+      // Choice: a new `no_path_retry` on a running layer ends recovery silently and sends what
+      // §8.6 sends at the start for the new value; a device still without a usable path enters
+      // recovery again (with a fresh countdown) at the next tick.
+      in_recovery_ = false;
+      retry_ticks_ = 0;
+      send_start_queueing();
+    }
+    if (key == "failback") {
+      // Choice: a new `failback` drops a running N-seconds countdown; the next tick decides
+      // afresh ("becomes wanted" is judged against the previous tick, which is kept).
+      failback_countdown_.reset();
+    }
+    // Choice: other new values apply from the next check or tick that reads them; the paths'
+    // current intervals and countdowns are not touched (a new max_polling_interval caps the next
+    // doubling, a new polling_interval is what the next reset returns to).
+    return std::nullopt;
+  }
+
+  /// `probe NAME PATH WORD`: what the simulated checker answers for PATH from now on (default up).
+  /// The checker answers at the moment of the check (synchronously).
+  void probe(std::string_view device, health::check_result r) {
+    if (path_state* p = find(device))
+      p->answer = r;
+  }
+
+  /// `prio NAME PATH N`: what the simulated prioritizer answers for PATH from now on (default 1).
+  void prio(std::string_view device, int n) {
+    if (path_state* p = find(device))
+      p->priority = n;
+  }
+
+  /// `log NAME`: the log lines since the last call, oldest first (§8.7 wording).
+  std::vector<std::string> take_log() { return std::exchange(log_, {}); }
+
+  /// The health layer of the device is stopped (the daemon exits or the device goes): §8.6 sends
+  /// `fail_if_no_path` unless `no_path_retry queue`. No ticks after this.
+  ///
+  /// Choice: with `no_path_retry` unset `fail_if_no_path` is sent too (§8.6 makes no exception);
+  /// nothing is logged; the kernel model's deferred work is then run (so queued I/O fails at once);
+  /// stopping a layer that never started does nothing.
+  void stop() {
+    if (!running_)
+      return;
+    running_ = false;
+    stopped_ = true;
+    if (settings_.no_path_retry != health::no_path_retry_mode::queue)
+      send({"fail_if_no_path"});
+    kernel_.run(); // the queued I/O that now fails, as after a tick
+    snapshot_engine();
+  }
+
+  // ------------------------------------------------------------------ time (§8.1)
+
+  /// `sleep NAME MS`
+  ///
+  /// Choice: kernel timers due at the very instant of a tick fire before the tick (the kernel model
+  /// is moved *up to* the tick first).
+  void sleep(std::uint64_t ms) {
+    std::uint64_t target = now_ms_ + ms;
+    while (running_ && next_tick_ms_ <= target) {
+      kernel_.sleep(next_tick_ms_ - now_ms_);
+      now_ms_ = next_tick_ms_;
+      after_kernel_command();
+      tick();
+      kernel_.run();
+      after_kernel_command();
+      next_tick_ms_ += 1000;
+    }
+    if (target > now_ms_ || ms == 0) { // `sleep 0` still reaches the kernel model unchanged
+      kernel_.sleep(target - now_ms_);
+      now_ms_ = target;
+      after_kernel_command();
+    }
+  }
+
+  // ------------------------------------------------------------------ forwarded commands
+
+  void io(std::size_t count, std::uint64_t bytes = 4096) {
+    kernel_.io(count, bytes);
+    after_kernel_command();
+  }
+  void complete(std::string_view device, std::size_t count, blk_status status) {
+    kernel_.complete(device, count, status);
+    after_kernel_command();
+  }
+  void fault(std::string_view device, bool on) {
+    kernel_.fault(device, on);
+    after_kernel_command();
+  }
+  void hwh(std::span<const activation_result> results) {
+    kernel_.hwh(results);
+    after_kernel_command();
+  }
+  void run() {
+    kernel_.run();
+    after_kernel_command();
+  }
+  void suspend(bool noflush) {
+    kernel_.suspend(noflush);
+    after_kernel_command();
+  }
+  void resume() {
+    kernel_.resume();
+    after_kernel_command();
+  }
+  reference_model::message_result message(std::span<const std::string> words) {
+    auto r = kernel_.message(words);
+    after_kernel_command();
+    return r;
+  }
+  void set_nopath_timeout(std::uint32_t secs) {
+    kernel_.set_nopath_timeout(secs);
+    after_kernel_command();
+  }
+  std::vector<std::string> take_events() { return kernel_.take_events(); }
+
+  /// Notices the paths whose engine state changed since the health model last looked, as the real
+  /// health layer learns of them from PATH_FAILED / PATH_REINSTATED events.
+  ///
+  /// §8.7: one `NAME: remaining active paths: N` per change "it saw". Choice: N is the number of
+  /// paths active in the engine (the kernel model's nr_valid_paths, i.e. the event's NR_VALID),
+  /// counted forward from the last known state over the changed paths in table order, one line
+  /// per changed table path. The same N is used for the changes the layer causes itself.
+  ///
+  /// §8.3: a path the engine failed gets a countdown of at most polling_interval. Choice: the
+  /// health layer also takes such a path as down from then on (as multipathd marks a path it sees
+  /// failed PATH_DOWN): it shows `faulty`, counts as unusable (§8.4-8.6) and its next usable check
+  /// is an unusable-to-usable change (§8.4 counts it). A failure the engine made by a
+  /// `fail_path` message is seen in the same way: an event does not say who caused it. A path the
+  /// engine reinstated without the health layer is only logged; the checker decides at its next
+  /// check ("the checker's word wins").
+  void after_kernel_command() {
+    if (!running_) {
+      snapshot_engine();
+      return;
+    }
+    std::size_t valid = 0;
+    for (bool a : known_active_)
+      valid += a ? 1 : 0;
+    for (std::size_t k = 0; k < known_active_.size(); ++k) {
+      bool now = kernel_.path_active(k);
+      if (now == known_active_[k])
+        continue;
+      known_active_[k] = now;
+      valid = now ? valid + 1 : valid - 1;
+      if (now) {
+        log_.push_back(name_ + ": remaining active paths: " + std::to_string(valid));
+        continue;
+      }
+      path_state& p = *find(kernel_.device(k));
+      p.state = health::check_result::down;
+      p.pending = false;
+      p.countdown = std::min(p.countdown, settings_.polling_interval);
+      path_failed_since_failback_ = true;
+      enter_recovery_if_no_path(); // logged before the remaining line, as for a checker failure
+      log_.push_back(name_ + ": remaining active paths: " + std::to_string(valid));
+    }
+  }
+
+  // ------------------------------------------------------------------ observations
+
+  bool running() const noexcept { return running_; }
+  const health::health_settings& settings() const noexcept { return settings_; }
+  std::uint64_t now_ms() const noexcept { return now_ms_; }
+  /// Ticks fired so far.
+  std::uint64_t tick_count() const noexcept { return ticks_; }
+  /// §8.6: true from `Entering recovery mode` until `Recovered to normal mode`, including after
+  /// `Disable queueing` (multipathd's in_recovery).
+  bool in_recovery() const noexcept { return in_recovery_; }
+  /// The `no_path_retry` countdown left (0 when not counting, e.g. after `Disable queueing`).
+  std::uint64_t recovery_ticks_left() const noexcept { return retry_ticks_; }
+  /// The `failback N` countdown left, if one runs (§8.5).
+  std::optional<std::uint64_t> failback_ticks_left() const noexcept { return failback_countdown_; }
+
+  /// §8.7's checker column: `ready` (up), `faulty` (down), `ghost`, `i/o pending`, `i/o timeout`,
+  /// `delayed` (held by §8.4), `undef` (not checked yet, or no health layer).
+  ///
+  /// Choice: `shaky` (not in §8.7) shows `shaky`; a pending answer shows `i/o pending` until the
+  /// next answer, but the path keeps its previous state for every decision ("pending changes
+  /// nothing"); a held path whose last answer was unusable shows that answer, not `delayed`.
+  std::string check_state(std::string_view device) const {
+    const path_state* p = find(device);
+    if (!p || !running_) // Choice: a stopped layer shows `undef` too ("no health layer")
+      return "undef";
+    if (p->pending)
+      return "i/o pending";
+    if (!p->state)
+      return "undef";
+    if (p->held && health::is_usable(*p->state))
+      return "delayed";
+    switch (*p->state) {
+    case health::check_result::up: return "ready";
+    case health::check_result::down: return "faulty";
+    case health::check_result::ghost: return "ghost";
+    case health::check_result::pending: return "i/o pending";
+    case health::check_result::timeout: return "i/o timeout";
+    case health::check_result::shaky: return "shaky";
+    }
+    return "undef";
+  }
+
+  /// §8.4: the path is held out (`delayed`).
+  bool held(std::string_view device) const {
+    const path_state* p = find(device);
+    return p && p->held;
+  }
+  /// §8.4's failure count of the path.
+  std::uint32_t failures(std::string_view device) const {
+    const path_state* p = find(device);
+    return p ? p->failures : 0;
+  }
+  /// §8.3's interval and countdown of the path, in ticks.
+  std::uint32_t interval(std::string_view device) const {
+    const path_state* p = find(device);
+    return p ? p->interval : 0;
+  }
+  std::uint32_t countdown(std::string_view device) const {
+    const path_state* p = find(device);
+    return p ? p->countdown : 0;
+  }
+
+  /// §8.5: group `g`'s (1-based) priority, nothing when it has no usable path.
+  std::optional<int> group_priority(std::size_t g) const {
+    const auto& groups = kernel_.table_spec().groups;
+    if (g < 1 || g > groups.size())
+      return std::nullopt;
+    long long sum = 0, usable = 0;
+    for (const auto& tp : groups[g - 1].paths) {
+      const path_state* p = find(tp.device);
+      if (p && is_usable_now(*p)) {
+        sum += p->priority;
+        ++usable;
+      }
+    }
+    if (usable == 0)
+      return std::nullopt;
+    return int(sum / usable); // integer average (C++ division: truncates toward zero)
+  }
+
+  /// §8.5: the best group (1-based). Choice: nothing when no group has a usable path (no group has
+  /// a priority), and then no failback switches.
+  std::optional<std::size_t> best_group() const {
+    std::optional<std::size_t> best;
+    int best_prio = 0;
+    std::size_t best_usable = 0;
+    for (std::size_t g = 1; g <= kernel_.table_spec().groups.size(); ++g) {
+      auto prio = group_priority(g);
+      if (!prio)
+        continue;
+      std::size_t usable = usable_in_group(g);
+      // Scanned from the front with strict comparisons: ties go to the lower group number.
+      if (!best || *prio > best_prio || (*prio == best_prio && usable > best_usable)) {
+        best = g;
+        best_prio = *prio;
+        best_usable = usable;
+      }
+    }
+    return best;
+  }
+
+  /// §8.5: the group the engine uses: the `A` group of INFO, or the next group (INFO's next-group
+  /// number) when none is active.
+  std::size_t used_group() const {
+    auto w = words_of(kernel_.info());
+    std::size_t i = 0;
+    i += 1 + number(w, i); // features
+    i += 1 + number(w, i); // hardware handler status
+    std::size_t groups = number(w, i++);
+    std::size_t next = number(w, i++);
+    for (std::size_t g = 1; g <= groups; ++g) {
+      bool active = i < w.size() && w[i] == "A";
+      ++i;
+      i += 1 + number(w, i); // selector status
+      std::size_t paths = number(w, i++);
+      std::size_t per_path = number(w, i++);
+      if (active)
+        return g;
+      i += paths * (3 + per_path); // device, A|F, fail count, selector words
+    }
+    return next;
+  }
+
+  /// `topology NAME` (§8.7), one string per line.
+  std::vector<std::string> topology() const {
+    std::vector<std::string> out{name_};
+    auto t = words_of(kernel_.table_status());
+    std::size_t i = 0;
+    std::string features = join(t, i, 1 + number(t, i));
+    i += 1 + number(t, i);
+    std::string hwhandler = join(t, i, 1 + number(t, i));
+    i += 1 + number(t, i);
+    out.push_back("features='" + features + "' hwhandler='" + hwhandler + "' wp=rw");
+    std::size_t groups = number(t, i++);
+    ++i; // initial group
+
+    // Group status letters from INFO.
+    std::vector<std::string> letters;
+    {
+      auto w = words_of(kernel_.info());
+      std::size_t j = 0;
+      j += 1 + number(w, j);
+      j += 1 + number(w, j);
+      std::size_t n = number(w, j++);
+      ++j;
+      for (std::size_t g = 0; g < n; ++g) {
+        letters.push_back(j < w.size() ? w[j] : "");
+        ++j;
+        j += 1 + number(w, j);
+        std::size_t paths = number(w, j++);
+        std::size_t per_path = number(w, j++);
+        j += paths * (3 + per_path);
+      }
+    }
+
+    // Column widths over the whole device.
+    const auto& spec = kernel_.table_spec().groups;
+    std::size_t dev_width = 0, state_width = 0;
+    for (std::size_t k = 0; k < kernel_.path_count(); ++k) {
+      dev_width = std::max(dev_width, kernel_.device(k).size());
+      state_width = std::max(state_width, std::string_view(kernel_.path_active(k) ? "active" : "failed").size());
+    }
+
+    std::size_t occurrence = 0;
+    for (std::size_t g = 0; g < groups; ++g) {
+      std::size_t nargs = number(t, i + 1);
+      std::string policy_words = join(t, i, 2 + nargs);
+      i += 2 + nargs;
+      std::size_t paths = number(t, i++);
+      std::size_t per_path = number(t, i++);
+      i += paths * (1 + per_path);
+      bool last_group = g + 1 == groups;
+      std::string letter = g < letters.size() ? letters[g] : "";
+      std::string status = letter == "A" ? "active" : letter == "D" ? "disabled" : "enabled";
+      int prio = 0;
+      if (running_)
+        prio = group_priority(g + 1).value_or(0);
+      out.push_back(std::string(last_group ? "`-+- " : "|-+- ") + "policy='" + policy_words +
+                    "' prio=" + std::to_string(prio) + " status=" + status);
+      for (std::size_t k = 0; k < paths; ++k, ++occurrence) {
+        const std::string& dev =
+            g < spec.size() && k < spec[g].paths.size() ? spec[g].paths[k].device : kernel_.device(occurrence);
+        std::string state = kernel_.path_active(occurrence) ? "active" : "failed";
+        std::string line = std::string(last_group ? "  " : "| ") + (k + 1 == paths ? "`- " : "|- ");
+        line += dev + std::string(dev_width - dev.size(), ' ') + " ";
+        line += state + std::string(state_width - state.size(), ' ') + " ";
+        line += check_state(dev);
+        out.push_back(std::move(line));
+      }
+    }
+    return out;
+  }
+
+private:
+  struct path_state {
+    std::string device;
+    health::check_result answer = health::check_result::up; ///< what `probe` said
+    int priority = 1;                                       ///< what `prio` said
+    std::uint32_t countdown = 1;                            ///< §8.3, in ticks
+    std::uint32_t interval = 5;                             ///< §8.3, in seconds = ticks
+    /// The health layer's view of the path: the last non-pending answer, or `down` after the
+    /// engine was seen failing it; nothing before the first answer (`undef`).
+    std::optional<health::check_result> state;
+    bool pending = false; ///< the latest answer was `pending` (display only)
+    // §8.4
+    bool held = false;
+    std::uint32_t failures = 0;
+    std::uint32_t usable_checks = 0; ///< usable checks since the last failure was forgotten
+    std::uint64_t last_unusable_ms = 0;
+  };
+
+  // ------------------------------------------------------------------ helpers
+
+  path_state* find(std::string_view device) {
+    for (auto& p : paths_)
+      if (p.device == device)
+        return &p;
+    return nullptr;
+  }
+  const path_state* find(std::string_view device) const {
+    for (const auto& p : paths_)
+      if (p.device == device)
+        return &p;
+    return nullptr;
+  }
+
+  static std::vector<std::string> words_of(const std::string& text) {
+    std::vector<std::string> out;
+    std::string cur;
+    for (char c : text) {
+      if (c == ' ') {
+        if (!cur.empty())
+          out.push_back(std::exchange(cur, {}));
+      } else {
+        cur += c;
+      }
+    }
+    if (!cur.empty())
+      out.push_back(cur);
+    return out;
+  }
+
+  static std::size_t number(const std::vector<std::string>& w, std::size_t i) {
+    if (i >= w.size())
+      return 0;
+    std::size_t n = 0;
+    for (char c : w[i]) {
+      if (c < '0' || c > '9')
+        return 0;
+      n = n * 10 + std::size_t(c - '0');
+    }
+    return n;
+  }
+
+  static std::string join(const std::vector<std::string>& w, std::size_t from, std::size_t count) {
+    std::string out;
+    for (std::size_t k = from; k < from + count && k < w.size(); ++k) {
+      if (!out.empty())
+        out += ' ';
+      out += w[k];
+    }
+    return out;
+  }
+
+  /// Usable for §8.4-8.6: the last answer was up or ghost and §8.4 does not hold the path.
+  ///
+  /// Choice: a path not answered yet (`undef`: before the first tick, while the first tick's
+  /// checks run, or when its first answer was `pending`) is usable iff the engine has it active;
+  /// the layer has no word of its own yet. So failing the first path at the first tick does not
+  /// enter recovery while the next one is still to be checked.
+  bool is_usable_now(const path_state& p) const {
+    if (p.held)
+      return false;
+    if (!p.state)
+      return any_active(p.device);
+    return health::is_usable(*p.state);
+  }
+
+  std::size_t usable_paths() const {
+    std::size_t n = 0;
+    for (const auto& p : paths_)
+      n += is_usable_now(p) ? 1 : 0;
+    return n;
+  }
+
+  std::size_t usable_in_group(std::size_t g) const {
+    std::size_t n = 0;
+    for (const auto& tp : kernel_.table_spec().groups[g - 1].paths) {
+      const path_state* p = find(tp.device);
+      n += p && is_usable_now(*p) ? 1 : 0;
+    }
+    return n;
+  }
+
+  /// Choice for a device listed in several groups: "active in the engine" (§8.3's doubling) means
+  /// every table entry of it is active; it is failed by the checker while any entry is active and
+  /// reinstated while any entry is failed (the messages act on every entry).
+  bool any_active(const std::string& device) const {
+    for (std::size_t k = 0; k < kernel_.path_count(); ++k)
+      if (kernel_.device(k) == device && kernel_.path_active(k))
+        return true;
+    return false;
+  }
+  bool all_active(const std::string& device) const {
+    for (std::size_t k = 0; k < kernel_.path_count(); ++k)
+      if (kernel_.device(k) == device && !kernel_.path_active(k))
+        return false;
+    return true;
+  }
+
+  void snapshot_engine() {
+    known_active_.clear();
+    for (std::size_t k = 0; k < kernel_.path_count(); ++k)
+      known_active_.push_back(kernel_.path_active(k));
+  }
+
+  /// Sends one message the way the real layer does, and takes the engine state it leads to as
+  /// known (a change the layer causes is not "seen"). Choice: a refused message (EBUSY while the
+  /// device is suspended) is not logged; the layer's own state moves on as if it had been
+  /// accepted, so a check simply acts again at the path's next check.
+  bool send(std::vector<std::string> words) {
+    auto r = kernel_.message(words);
+    snapshot_engine();
+    return r.code == 0;
+  }
+
+  std::string remaining_line() const {
+    return name_ + ": remaining active paths: " + std::to_string(kernel_.nr_valid_paths());
+  }
+
+  // ------------------------------------------------------------------ start (§8.6)
+
+  void start() {
+    running_ = true;
+    next_tick_ms_ = now_ms_ + 1000; // §8.1
+    snapshot_engine();
+    for (auto& p : paths_) {
+      p.countdown = 1; // §8.3: every path is checked at the first tick
+      p.interval = settings_.polling_interval;
+    }
+    send_start_queueing();
+  }
+
+  /// §8.6: `fail` sends fail_if_no_path, `queue` and N send queue_if_no_path, unset sends nothing.
+  void send_start_queueing() {
+    using m = health::no_path_retry_mode;
+    if (settings_.no_path_retry == m::fail)
+      send({"fail_if_no_path"});
+    else if (settings_.no_path_retry == m::queue || settings_.no_path_retry == m::retries)
+      send({"queue_if_no_path"});
+  }
+
+  // ------------------------------------------------------------------ the tick (§8.1)
+
+  void tick() {
+    ++ticks_;
+    std::vector<std::string> came_back; // reinstated by this tick's checks (§8.5)
+    // (1) the checks that are due, and the fail/reinstate they cause.
+    for (auto& p : paths_) {
+      if (p.countdown > 0)
+        --p.countdown;
+      if (p.countdown == 0)
+        check(p, came_back);
+    }
+    // (2) the no_path_retry countdown.
+    no_path_retry_tick();
+    // (3) the failback decision.
+    failback_tick(came_back);
+  }
+
+  /// §8.3 (and §8.4 for a usable answer).
+  void check(path_state& p, std::vector<std::string>& came_back) {
+    health::check_result r = p.answer;
+    if (r == health::check_result::pending) {
+      // "pending changes nothing and is checked again at the next tick". Choice: the interval is
+      // kept; the ticks a pending check consumed are not subtracted from anything.
+      p.pending = true;
+      p.countdown = 1;
+      return;
+    }
+    p.pending = false;
+    std::optional<health::check_result> previous = p.state;
+    bool was_active = all_active(p.device);
+    p.state = r;
+    bool usable = health::is_usable(r);
+
+    if (!usable) {
+      p.last_unusable_ms = now_ms_; // §8.4: "last seen unusable" is the last unusable answer
+      // "an unusable result for a path the engine has active fails it (fail_path)".
+      if (any_active(p.device) && send({"fail_path", p.device})) {
+        log_.push_back("checker failed path " + p.device + " in map " + name_);
+        enter_recovery_if_no_path();
+        log_.push_back(remaining_line());
+        path_failed_since_failback_ = true;
+      }
+    } else {
+      marginal(p, previous);
+      // "A usable result for a path the engine has failed reinstates it unless §8.4 holds it".
+      if (!p.held && !all_active(p.device))
+        reinstate(p, came_back);
+    }
+
+    // "the interval doubles, capped at max_polling_interval, when the result is usable, the same
+    // as the previous check, and the path active in the engine; otherwise it returns to
+    // polling_interval". Choice: "previous check" is the layer's view before this check (so a
+    // seen engine failure counts as a `down`), and "active" is the engine state before this
+    // check acted.
+    if (usable && previous == r && was_active) {
+      std::uint64_t doubled = std::uint64_t(p.interval) * 2;
+      p.interval = std::uint32_t(std::min<std::uint64_t>(doubled, settings_.max_checkint()));
+    } else {
+      p.interval = settings_.polling_interval;
+    }
+    p.countdown = p.interval; // "The countdown is then set to the interval."
+  }
+
+  /// "reinstate_path", its log lines and §8.6's end of recovery.
+  ///
+  /// Choice (log order, as multipathd's reinstate_path): `PATH: reinstated`, then
+  /// `NAME: Recovered to normal mode` when it ends recovery, then `NAME: remaining active paths: N`.
+  void reinstate(path_state& p, std::vector<std::string>& came_back) {
+    if (!send({"reinstate_path", p.device}))
+      return;
+    log_.push_back(p.device + ": reinstated");
+    came_back.push_back(p.device);
+    // §8.6: "A path reinstated in recovery, or after queueing was disabled, sends
+    // queue_if_no_path again and ends recovery."
+    if (in_recovery_)
+      leave_recovery();
+    log_.push_back(remaining_line());
+  }
+
+  /// §8.4 for a usable answer, before §8.3 decides to reinstate (`previous` is the view before
+  /// this answer).
+  void marginal(path_state& p, const std::optional<health::check_result>& previous) {
+    health::san_path_err_config san = settings_.san_path_err(); // maps the delay_* aliases
+    if (!san.enabled()) {
+      // Choice: with the hold-down off (never on, or turned off by `policy ... off`) nothing is
+      // counted and a held path is let go silently at its next usable answer.
+      p.held = false;
+      p.failures = 0;
+      p.usable_checks = 0;
+      return;
+    }
+    if (!p.held) {
+      if (previous && !health::is_usable(*previous)) {
+        // "a failure is counted each time a path goes from unusable to usable". Choice: the
+        // first answer (from `undef`) is not such a change.
+        if (p.failures == 0)
+          p.usable_checks = 0;
+        ++p.failures;
+        // "when the count exceeds threshold, the path is held out (checker state delayed)"
+        if (p.failures > san.threshold) {
+          p.held = true;
+          log_.push_back(p.device + " : hit error threshold. Delaying path reinstatement");
+        }
+      } else if (p.failures > 0) {
+        // "every forget_rate usable checks forget one failure". Choice: the usable checks are
+        // counted from the one that counted the first failure (not included), and the check that
+        // counts a failure is not one of them.
+        if (++p.usable_checks >= san.forget_rate) {
+          --p.failures;
+          p.usable_checks = 0;
+        }
+      }
+    }
+    if (p.held) {
+      // Choice: both release rules are tried at every usable answer of a held path, including
+      // the one that made it held; "reinstated early" is tried first.
+      if (!other_path_usable(p)) {
+        // "it is reinstated early when no other path of the device is usable"
+        log_.push_back(p.device + " : reinstating path early");
+        release(p);
+      } else if (now_ms_ - p.last_unusable_ms >= std::uint64_t(san.recovery_time) * 1000) {
+        // "until recovery_time seconds have passed since it was last seen unusable". Choice:
+        // exactly recovery_time seconds after the last unusable answer is "passed".
+        log_.push_back(p.device + " : reinstate the path after err recovery time");
+        release(p);
+      }
+    }
+  }
+
+  /// "Then its count is reset."
+  static void release(path_state& p) {
+    p.held = false;
+    p.failures = 0;
+    p.usable_checks = 0;
+  }
+
+  bool other_path_usable(const path_state& self) const {
+    for (const auto& p : paths_)
+      if (&p != &self && is_usable_now(p))
+        return true;
+    return false;
+  }
+
+  // ------------------------------------------------------------------ no_path_retry (§8.6)
+
+  void leave_recovery() {
+    in_recovery_ = false;
+    retry_ticks_ = 0;
+    if (send({"queue_if_no_path"}))
+      log_.push_back(name_ + ": Recovered to normal mode");
+  }
+
+  /// "when the device has no usable path left it enters recovery with a countdown of
+  /// N × polling_interval + 1 ticks". Choice: "when" is the moment the last usable path goes: a
+  /// checker failure (step 1 of a tick, so that tick's countdown step counts it) or a failure the
+  /// layer sees between ticks (the first decrement is then at the next tick, as multipathd's
+  /// update_queue_mode_del_path). Log order: `checker failed path ...`, `Entering recovery mode`,
+  /// `remaining active paths: 0`. Step 2 of every tick also enters recovery if the device has no
+  /// usable path and is not in recovery (e.g. every first answer was `pending`, or
+  /// `no_path_retry N` was set after the paths went).
+  void enter_recovery_if_no_path() {
+    if (settings_.no_path_retry != health::no_path_retry_mode::retries || in_recovery_ || usable_paths() > 0)
+      return;
+    in_recovery_ = true;
+    retry_ticks_ = std::uint64_t(settings_.no_path_retry_count) * settings_.polling_interval + 1;
+    log_.push_back(name_ + ": Entering recovery mode: max_retries=" + std::to_string(settings_.no_path_retry_count));
+  }
+
+  void no_path_retry_tick() {
+    if (settings_.no_path_retry != health::no_path_retry_mode::retries)
+      return;
+    enter_recovery_if_no_path();
+    if (in_recovery_ && usable_paths() > 0) {
+      // Choice: a path that became usable without being reinstated by the layer (the engine had
+      // it active already, e.g. after a hand `reinstate_path`) also ends recovery, here.
+      leave_recovery();
+    }
+    // "decremented at every tick (the tick that entered recovery included); at 0 it sends
+    // fail_if_no_path"
+    if (in_recovery_ && retry_ticks_ > 0 && --retry_ticks_ == 0 && send({"fail_if_no_path"}))
+      log_.push_back(name_ + ": Disable queueing");
+  }
+
+  // ------------------------------------------------------------------ failback (§8.5)
+
+  void failback_tick(const std::vector<std::string>& came_back) {
+    bool failed = std::exchange(path_failed_since_failback_, false);
+    std::optional<std::size_t> best = best_group();
+    bool wanted = best && *best != used_group();
+    bool was_wanted = std::exchange(switch_wanted_, wanted);
+    using fm = health::failback_mode;
+    switch (settings_.failback) {
+    case fm::manual: break; // "never switches"
+    case fm::immediate:
+      // "sends switch_group BEST at a tick where the best group differs from the one the engine
+      // uses"
+      if (wanted)
+        switch_to(*best);
+      break;
+    case fm::followover:
+      // "only when a path that came back at this tick is the only usable path of the best group".
+      // Choice: "came back" = reinstated by the layer at this tick (a check or a §8.4 release).
+      if (wanted && usable_in_group(*best) == 1) {
+        for (const auto& tp : kernel_.table_spec().groups[*best - 1].paths) {
+          const path_state* p = find(tp.device);
+          bool back = std::find(came_back.begin(), came_back.end(), tp.device) != came_back.end();
+          if (p && is_usable_now(*p) && back) {
+            switch_to(*best);
+            break;
+          }
+        }
+      }
+      break;
+    case fm::deferred: {
+      // "N starts a countdown of N+1 ticks when a switch becomes wanted (restarted when another
+      // path comes back, cancelled when a path fails) and switches when it ends if the switch is
+      // still wanted". Choices: the countdown is decremented at the tick that starts it (as §8.6's
+      // countdown), so the switch comes N ticks after; "a path fails" = any path failed by the
+      // checker or seen failed since the previous tick; "becomes wanted" = wanted now and not at
+      // the previous tick, or wanted now and a path came back at this tick (so a cancelled
+      // countdown starts again only when a path comes back or the wish goes and returns).
+      std::uint64_t full = std::uint64_t(settings_.failback_seconds) + 1;
+      if (failed)
+        failback_countdown_.reset();
+      else if (failback_countdown_ && !came_back.empty())
+        failback_countdown_ = full;
+      if (!failback_countdown_ && wanted && (!was_wanted || !came_back.empty()))
+        failback_countdown_ = full;
+      if (failback_countdown_ && --*failback_countdown_ == 0) {
+        failback_countdown_.reset();
+        if (wanted)
+          switch_to(*best);
+      }
+      break;
+    }
+    }
+  }
+
+  void switch_to(std::size_t group) {
+    if (send({"switch_group", std::to_string(group)}))
+      log_.push_back(name_ + ": switch to path group #" + std::to_string(group));
+  }
+
+  // ------------------------------------------------------------------ state
+
+  reference_model kernel_;
+  std::string name_;
+  health::health_settings settings_;
+  bool running_ = false;
+  bool stopped_ = false;
+  std::uint64_t now_ms_ = 0;
+  std::uint64_t next_tick_ms_ = 0;
+  std::uint64_t ticks_ = 0;
+  std::vector<path_state> paths_;  ///< one per distinct device, table order
+  std::vector<bool> known_active_; ///< per table entry: the engine state last known
+  std::vector<std::string> log_;
+  bool in_recovery_ = false;
+  std::uint64_t retry_ticks_ = 0;
+  std::optional<std::uint64_t> failback_countdown_;
+  bool switch_wanted_ = false; ///< at the previous tick's failback decision
+  bool path_failed_since_failback_ = false;
+};
+
+} // namespace mpath::inline v0::testing

@@ -1,0 +1,88 @@
+#pragma once
+// A simulated device with the health layer beside it, as mpathctl runs one (product.md §6, §8):
+// a `sim_device`, the scripted checker and prioritizer that `probe` and `prio` set, a log that
+// `log` prints, and a `health_monitor` that exists from the device's first accepted `policy`
+// command on. A device that never gets one behaves exactly as a plain `sim_device`.
+
+#include <mpath/health/log.hpp>
+#include <mpath/health/monitor.hpp>
+#include <mpath/health/path_checker.hpp>
+#include <mpath/testing/sim.hpp>
+#include <mpath/testing/sim_checker.hpp>
+
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mpath::inline v0::testing {
+
+template <class Traits = sim_traits> class health_sim_device {
+public:
+  using device_type = sim_device<Traits>;
+  using monitor_type =
+      health::health_monitor<typename device_type::engine_type, sim_checker, sim_prioritizer, health::vector_log_sink>;
+
+  static result<std::unique_ptr<health_sim_device>> create(std::string_view table_text, std::string map_name = "mp") {
+    auto d = device_type::create(table_text);
+    if (!d)
+      return std::move(d).err();
+    return std::unique_ptr<health_sim_device>(new health_sim_device(std::move(*d), std::move(map_name)));
+  }
+
+  health_sim_device(const health_sim_device&) = delete;
+  health_sim_device& operator=(const health_sim_device&) = delete;
+  /// The monitor goes first (§8.6: it sends fail_if_no_path unless `no_path_retry queue`), then
+  /// the device.
+  ~health_sim_device() { stop_health(); }
+
+  device_type& device() noexcept { return *device_; }
+  sim_checker& checker() noexcept { return checker_; }
+  sim_prioritizer& prioritizer() noexcept { return prio_; }
+  monitor_type* monitor() noexcept { return monitor_.get(); }
+  const std::string& map_name() const noexcept { return map_; }
+
+  /// mpathctl's `policy`: the first accepted one starts the health layer (§8.1: first tick 1 s
+  /// later). A rejected key or value changes nothing, and so starts nothing.
+  result<void> policy(std::string_view key, std::span<const std::string> values) {
+    if (monitor_)
+      return monitor_->set(key, values);
+    health::health_settings settings;
+    if (auto r = health::apply_setting(settings, key, values); !r)
+      return r;
+    monitor_ = std::make_unique<monitor_type>(device_->engine(), checker_, prio_, sink_, map_, settings);
+    forward_ = std::make_unique<forward_events<monitor_type>>(device_->backend(), *monitor_);
+    monitor_->start();
+    device_->run(); // the start message's effects, as after any message
+    return {};
+  }
+
+  void probe(std::string_view path, health::check_result r) { checker_.set_result(path, r); }
+  void prio(std::string_view path, int priority) { prio_.set_priority(path, priority); }
+  std::vector<std::string> take_log() { return sink_.take(); }
+
+  /// Stops the health layer (as multipathd exiting); the device stays.
+  void stop_health() {
+    if (!monitor_)
+      return;
+    forward_.reset();
+    monitor_->stop([this] { device_->executor().run(); });
+    monitor_.reset();
+    device_->run();
+  }
+
+private:
+  health_sim_device(std::unique_ptr<device_type> d, std::string map_name)
+      : device_(std::move(d)), map_(std::move(map_name)) {}
+
+  std::unique_ptr<device_type> device_;
+  std::string map_;
+  sim_checker checker_;
+  sim_prioritizer prio_;
+  health::vector_log_sink sink_;
+  std::unique_ptr<monitor_type> monitor_;
+  std::unique_ptr<forward_events<monitor_type>> forward_;
+};
+
+} // namespace mpath::inline v0::testing
