@@ -230,7 +230,9 @@ public:
             s.awaiting = false;
             s.countdown = 1;
           }
-          if (is_usable(s.state)) {
+          // A path not checked yet (or only answered `pending`) was usable as far as anyone knew:
+          // its failure is seen too.
+          if (is_usable(s.state) || s.state == path_check_state::undef || s.state == path_check_state::pending) {
             s.state = path_check_state::down;
             s.interval = pi;
             failback_tick_ = 0;
@@ -677,7 +679,7 @@ private:
         } else {
           path_check_state now = state_of(r);
           s.checked_usable = true;
-          s.came_back = !is_usable(prev);
+          s.came_back = !active; // §8.5 followover: reinstated at this tick, not merely seen up first
           if (!active)
             act = action::reinstate;
           if (prev == now && active) {
@@ -805,6 +807,7 @@ private:
       std::lock_guard guard(mutex_);
       best = best_group_locked();
       bool wanted = best != 0 && best != current;
+      bool was_wanted = std::exchange(failback_wanted_, wanted);
       bool any_came_back = false, followover = false;
       for (std::size_t i = 0; i < slots_.size(); ++i) {
         const slot& s = slots_[i];
@@ -824,9 +827,11 @@ private:
       case failback_mode::immediate: switch_now = wanted; break;
       case failback_mode::followover: switch_now = wanted && followover; break;
       case failback_mode::deferred:
-        // multipathd's update_mpp_prio + deferred_failback_tick: armed at N+1 and decremented
-        // at the same tick, so the switch comes N ticks after it became wanted.
-        if (wanted && (failback_tick_ == 0 || any_came_back))
+        // multipathd's update_mpp_prio + deferred_failback_tick: armed at N+1 when the switch
+        // becomes wanted (it was not at the previous tick) or a path comes back, and decremented
+        // at the same tick, so the switch comes N ticks after; a cancelled countdown waits for
+        // the next such moment.
+        if (wanted && (!was_wanted || any_came_back))
           failback_tick_ = settings_.failback_seconds + 1;
         if (failback_tick_ > 0 && --failback_tick_ == 0)
           switch_now = wanted;
@@ -859,6 +864,7 @@ private:
   bool in_recovery_ = false;
   std::uint32_t retry_tick_ = 0;
   std::uint32_t failback_tick_ = 0;
+  bool failback_wanted_ = false; ///< §8.5: a switch was wanted at the previous tick
 
   /// Checks and priority requests not yet answered, and on_path_event calls in progress.
   std::atomic<std::uint64_t> outstanding_{0};

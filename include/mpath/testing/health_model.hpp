@@ -71,6 +71,7 @@ public:
   /// value changes nothing at all, so a device whose every `policy` failed behaves as one without
   /// a health layer. After `stop()` settings are still stored but the layer does not start again.
   std::optional<std::string> policy(std::string_view key, std::span<const std::string> values) {
+    auto before = settings_;
     auto r = health::apply_setting(settings_, key, values);
     if (!r)
       return r.err().text;
@@ -79,15 +80,40 @@ public:
         start();
       return std::nullopt;
     }
-    if (key == "no_path_retry") {
-      // Choice: a new `no_path_retry` on a running layer ends recovery silently and sends what
-      // §8.6 sends at the start for the new value; a device still without a usable path enters
-      // recovery again (with a fresh countdown) at the next tick.
-      in_recovery_ = false;
-      retry_ticks_ = 0;
-      send_start_queueing();
+    if (settings_.no_path_retry != before.no_path_retry ||
+        settings_.no_path_retry_count != before.no_path_retry_count) {
+      // Choice, after multipathd's set_no_path_retry: a changed `no_path_retry` on a running layer
+      // sends what the new value wants now. fail: fail_if_no_path, recovery over; queue:
+      // queue_if_no_path, recovery over; N: with a path active, queue_if_no_path and recovery
+      // over; with none, nothing now (step 2 of the next tick enters recovery, a running
+      // countdown is kept); unset: recovery over, the engine's flag left alone.
+      using m = health::no_path_retry_mode;
+      bool was_in_recovery = in_recovery_;
+      auto end_recovery = [&] {
+        in_recovery_ = false;
+        retry_ticks_ = 0;
+      };
+      switch (settings_.no_path_retry) {
+      case m::unset: end_recovery(); break;
+      case m::fail:
+        end_recovery();
+        send({"fail_if_no_path"});
+        break;
+      case m::queue:
+        end_recovery();
+        if (send({"queue_if_no_path"}) && was_in_recovery)
+          log_.push_back(name_ + ": Recovered to normal mode");
+        break;
+      case m::retries:
+        if (kernel_.nr_valid_paths() > 0) {
+          end_recovery();
+          if (send({"queue_if_no_path"}) && was_in_recovery)
+            log_.push_back(name_ + ": Recovered to normal mode");
+        }
+        break;
+      }
     }
-    if (key == "failback") {
+    if (settings_.failback != before.failback || settings_.failback_seconds != before.failback_seconds) {
       // Choice: a new `failback` drops a running N-seconds countdown; the next tick decides
       // afresh ("becomes wanted" is judged against the previous tick, which is kept).
       failback_countdown_.reset();
@@ -140,7 +166,9 @@ public:
   void sleep(std::uint64_t ms) {
     std::uint64_t target = now_ms_ + ms;
     while (running_ && next_tick_ms_ <= target) {
-      kernel_.sleep(next_tick_ms_ - now_ms_);
+      // The tick is a timer like the kernel's: the clock reaches it firing what is due on the
+      // way, the tick runs, then DM core's run (requeued I/O is resubmitted after it).
+      kernel_.sleep_to_timer(next_tick_ms_ - now_ms_);
       now_ms_ = next_tick_ms_;
       after_kernel_command();
       tick();
@@ -194,7 +222,11 @@ public:
     kernel_.set_nopath_timeout(secs);
     after_kernel_command();
   }
-  std::vector<std::string> take_events() { return kernel_.take_events(); }
+  std::vector<std::string> take_events() {
+    after_kernel_command();
+    events_seen_ = 0;
+    return kernel_.take_events();
+  }
 
   /// Notices the paths whose engine state changed since the health model last looked, as the real
   /// health layer learns of them from PATH_FAILED / PATH_REINSTATED events.
@@ -212,31 +244,10 @@ public:
   /// engine reinstated without the health layer is only logged; the checker decides at its next
   /// check ("the checker's word wins").
   void after_kernel_command() {
-    if (!running_) {
-      snapshot_engine();
-      return;
-    }
-    std::size_t valid = 0;
-    for (bool a : known_active_)
-      valid += a ? 1 : 0;
-    for (std::size_t k = 0; k < known_active_.size(); ++k) {
-      bool now = kernel_.path_active(k);
-      if (now == known_active_[k])
-        continue;
-      known_active_[k] = now;
-      valid = now ? valid + 1 : valid - 1;
-      if (now) {
-        log_.push_back(name_ + ": remaining active paths: " + std::to_string(valid));
-        continue;
-      }
-      path_state& p = *find(kernel_.device(k));
-      p.state = health::check_result::down;
-      p.pending = false;
-      p.countdown = std::min(p.countdown, settings_.polling_interval);
-      path_failed_since_failback_ = true;
-      enter_recovery_if_no_path(); // logged before the remaining line, as for a checker failure
-      log_.push_back(name_ + ": remaining active paths: " + std::to_string(valid));
-    }
+    const auto& events = kernel_.delivered_events();
+    for (; events_seen_ < events.size(); ++events_seen_)
+      if (running_)
+        seen(events[events_seen_]);
   }
 
   // ------------------------------------------------------------------ observations
@@ -450,6 +461,40 @@ private:
     std::uint64_t last_unusable_ms = 0;
   };
 
+  // ------------------------------------------------------------------ events seen (§8.3, §8.7)
+
+  /// One delivered path event (`PATH_FAILED DEV N` / `PATH_REINSTATED DEV N`), as the layer sees
+  /// it when the engine delivers it. A change the layer caused itself changes nothing: its view
+  /// already says so. A path the engine failed that the layer took as usable (or had not checked
+  /// yet) is down from now on (multipathd marks it PATH_DOWN): its countdown is at most
+  /// polling_interval, a pending failback is off, recovery may start, and the remaining paths are
+  /// logged with the event's count. A path the engine reinstated that the layer took as down is
+  /// logged likewise, and ends recovery; the checker decides at its next check.
+  void seen(const std::string& event) {
+    auto w = words_of(event);
+    if (w.size() != 3)
+      return;
+    path_state* p = find(w[1]);
+    if (!p)
+      return;
+    std::string remaining = name_ + ": remaining active paths: " + w[2];
+    bool usable = !p->state || health::is_usable(*p->state);
+    if (w[0] == "PATH_FAILED") {
+      p->countdown = std::min(p->countdown, settings_.polling_interval);
+      if (!usable)
+        return;
+      p->state = health::check_result::down;
+      p->pending = false;
+      path_failed_since_failback_ = true;
+      enter_recovery_if_no_path(std::size_t(std::stoul(w[2]))); // before the remaining line
+      log_.push_back(remaining);
+    } else if (w[0] == "PATH_REINSTATED" && !usable) {
+      if (in_recovery_ && w[2] != "0")
+        leave_recovery();
+      log_.push_back(remaining);
+    }
+  }
+
   // ------------------------------------------------------------------ helpers
 
   path_state* find(std::string_view device) {
@@ -509,12 +554,13 @@ private:
   /// checks run, or when its first answer was `pending`) is usable iff the engine has it active;
   /// the layer has no word of its own yet. So failing the first path at the first tick does not
   /// enter recovery while the next one is still to be checked.
+  /// Usable for §8.4's "other usable path" and §8.5's groups: checked up or ghost, not held, and
+  /// active in the engine. Choice: a path not checked yet (or only `pending` so far) is not known
+  /// to be usable, as multipathd counts only PATH_UP and PATH_GHOST.
   bool is_usable_now(const path_state& p) const {
-    if (p.held)
+    if (p.held || !p.state)
       return false;
-    if (!p.state)
-      return any_active(p.device);
-    return health::is_usable(*p.state);
+    return health::is_usable(*p.state) && any_active(p.device);
   }
 
   std::size_t usable_paths() const {
@@ -752,8 +798,12 @@ private:
   /// `remaining active paths: 0`. Step 2 of every tick also enters recovery if the device has no
   /// usable path and is not in recovery (e.g. every first answer was `pending`, or
   /// `no_path_retry N` was set after the paths went).
-  void enter_recovery_if_no_path() {
-    if (settings_.no_path_retry != health::no_path_retry_mode::retries || in_recovery_ || usable_paths() > 0)
+  /// `valid`: the engine's count of valid paths as the layer knows it (an event's count, or now).
+  void enter_recovery_if_no_path(std::optional<std::size_t> valid = std::nullopt) {
+    // Choice: "no usable path left" for recovery is the engine's count of valid paths, as
+    // multipathd's count_active_paths after a failure (a path not checked yet still carries I/O).
+    if (settings_.no_path_retry != health::no_path_retry_mode::retries || in_recovery_ ||
+        valid.value_or(kernel_.nr_valid_paths()) > 0)
       return;
     in_recovery_ = true;
     retry_ticks_ = std::uint64_t(settings_.no_path_retry_count) * settings_.polling_interval + 1;
@@ -764,7 +814,7 @@ private:
     if (settings_.no_path_retry != health::no_path_retry_mode::retries)
       return;
     enter_recovery_if_no_path();
-    if (in_recovery_ && usable_paths() > 0) {
+    if (in_recovery_ && kernel_.nr_valid_paths() > 0) {
       // Choice: a path that became usable without being reinstated by the layer (the engine had
       // it active already, e.g. after a hand `reinstate_path`) also ends recovery, here.
       leave_recovery();
@@ -847,6 +897,7 @@ private:
   std::uint64_t ticks_ = 0;
   std::vector<path_state> paths_;  ///< one per distinct device, table order
   std::vector<bool> known_active_; ///< per table entry: the engine state last known
+  std::size_t events_seen_ = 0;    ///< how many of the kernel model's delivered events were seen
   std::vector<std::string> log_;
   bool in_recovery_ = false;
   std::uint64_t retry_ticks_ = 0;

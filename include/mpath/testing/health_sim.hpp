@@ -53,8 +53,7 @@ public:
       return r;
     monitor_ = std::make_unique<monitor_type>(device_->engine(), checker_, prio_, sink_, map_, settings);
     forward_ = std::make_unique<forward_events<monitor_type>>(device_->backend(), *monitor_);
-    monitor_->start();
-    device_->run(); // the start message's effects, as after any message
+    monitor_->start(); // its message's deferred effects run at the next run or sleep, as a message's
     return {};
   }
 

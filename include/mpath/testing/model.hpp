@@ -233,7 +233,13 @@ public:
   }
 
   /// `sleep NAME MS`
-  void sleep(std::uint64_t ms) {
+  void sleep(std::uint64_t ms) { sleep(ms, true); }
+
+  /// `sleep`, but the last step fires the work due at its end without DM core's run after it: a
+  /// timer of someone else's due at that instant (the health layer's tick) runs there, then `run`.
+  void sleep_to_timer(std::uint64_t ms) { sleep(ms, false); }
+
+  void sleep(std::uint64_t ms, bool final_run) {
     std::uint64_t target = now_ + ms * 1'000'000;
     for (;;) {
       std::uint64_t next = target;
@@ -245,6 +251,8 @@ public:
             next = r.due;
       next = std::max(next, now_);
       exec_advance(next - now_);
+      if (next >= target && !final_run)
+        break;
       run();
       if (next >= target)
         break;
@@ -348,6 +356,8 @@ public:
 
   /// `events NAME`: the events delivered so far, then forgets them.
   std::vector<std::string> take_events() { return std::exchange(delivered_events_, {}); }
+  /// Events delivered and not taken yet, oldest first (what a listener on the backend has seen).
+  const std::vector<std::string>& delivered_events() const noexcept { return delivered_events_; }
 
   // ------------------------------------------------------------------ observations
 

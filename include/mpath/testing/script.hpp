@@ -589,7 +589,8 @@ inline std::vector<std::string> run_step(health_reference_model& m, const script
     return {r.code == 0 ? std::string("ok") : script_error_line(r.code, r.text)};
   }
   case k::option: m.set_nopath_timeout(std::uint32_t(s.count)); return {};
-  default: return run_step(m.kernel(), s); // events, table, status, stats
+  case k::events: return m.take_events();
+  default: return run_step(m.kernel(), s); // table, status, stats
   }
 }
 
