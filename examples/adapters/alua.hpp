@@ -236,7 +236,11 @@ public:
     return io;
   }
 
-private:
+  // identify and report are public for the ALUA prioritizer (sg_health.hpp), which asks the same
+  // questions; both only touch `h`, so a caller may pass a handle of its own with the same fd.
+
+  /// Learns `h.tpgs` (standard INQUIRY) and, for an ALUA target, `h.tpg` and `h.relative_port`
+  /// (VPD page 0x83).
   template <class Backend> static activation_result identify(Backend& b, typename Backend::handle_type& h) noexcept {
     std::uint8_t std_inq[96] = {};
     sg_result r = b.execute(h.fd, scsi::inquiry(false, 0, sizeof std_inq), SG_DXFER_FROM_DEV, std_inq, sizeof std_inq);
@@ -308,6 +312,7 @@ private:
     return activation_result::io;
   }
 
+private:
   bool optimize_ = false;
 };
 
