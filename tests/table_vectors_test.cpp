@@ -1,4 +1,5 @@
-// The real table strings of ../shared/vectors/dm-tables.txt, read at run time. Every TABLE vector
+// The real table strings of tests/data/dm-tables.txt (a copy of ../shared/vectors/dm-tables.txt, so
+// a clone stands alone), read at run time. Every TABLE vector
 // must parse, and its facts are asserted from the table below, keyed by the exact vector string: a
 // vector without facts, or facts without a vector, fail the test.
 
@@ -368,4 +369,18 @@ TEST_CASE("vectors: STATUS strings are status, not tables") {
     // A STATUS string is not a valid table: its group states (A/E/D) are not selector names.
     CHECK_FALSE(mpath::parse_table(v.text));
   }
+}
+
+TEST_CASE("vectors: the repository's copy equals ../shared/vectors/dm-tables.txt when that exists") {
+  std::ifstream shared(MPATH_SHARED_VECTORS_FILE);
+  if (!shared.good()) {
+    MESSAGE("no " MPATH_SHARED_VECTORS_FILE " beside the repository: nothing to compare");
+    return;
+  }
+  std::ifstream copy(MPATH_VECTORS_FILE);
+  REQUIRE(copy.good());
+  std::stringstream a, b;
+  a << shared.rdbuf();
+  b << copy.rdbuf();
+  CHECK_MESSAGE(a.str() == b.str(), "tests/data/dm-tables.txt is stale: copy ../shared/vectors/dm-tables.txt over it");
 }

@@ -165,6 +165,11 @@ void run_stress(std::string_view table_text, unsigned seed) {
   for (auto& t : threads)
     t.join();
   control.join();
+  // A completer may have rolled an error just before chaos stopped and failed a path after the
+  // control thread's last reinstate round: with every thread joined, nothing can fail one now.
+  for (const auto& dev : devices)
+    (void)engine.message("reinstate_path " + dev);
+  exec.run();
 
   INFO("engine status at the end: ", engine.status(mpath::status_type::info), " queued=", engine.queued(),
        " pg_init_in_progress=", engine.pg_init_in_progress(), " executor idle=", exec.idle());
