@@ -36,7 +36,7 @@ constexpr std::string_view bio_plain_table = "2 queue_mode bio 0 1 1 round-robin
 
 } // namespace
 
-TEST_CASE("bio §1.3: the table round-trips; hardware handler words are accepted and ignored") {
+TEST_CASE("bio §1.3: the table round-trips, hardware handler words are accepted and ignored") {
   auto d = make("3 queue_if_no_path queue_mode bio 1 alua 1 1 round-robin 0 1 0 8:16");
   CHECK(table(*d) == "3 queue_if_no_path queue_mode bio 0 1 1 round-robin 0 1 1 8:16 1 ");
   CHECK(d->handler() == nullptr);
@@ -147,7 +147,7 @@ TEST_CASE("bio §4.7: fail_if_no_path fails the held I/O with an I/O error") {
   CHECK(table(*d) == bio_plain_table);
 }
 
-TEST_CASE("bio §4.7: any suspend turns queue_if_no_path off in bio mode; resume restores it") {
+TEST_CASE("bio §4.7: any suspend turns queue_if_no_path off in bio mode, resume restores it") {
   for (bool noflush : {false, true}) {
     CAPTURE(noflush);
     auto d = make(bio_qifnp);
@@ -160,7 +160,7 @@ TEST_CASE("bio §4.7: any suspend turns queue_if_no_path off in bio mode; resume
   }
 }
 
-TEST_CASE("bio §4.7: a flushing suspend fails held I/O; a noflush suspend keeps it across resume") {
+TEST_CASE("bio §4.7: a flushing suspend fails held I/O, a noflush suspend keeps it across resume") {
   SUBCASE("flush") {
     auto d = make(bio_qifnp);
     message(*d, "fail_path 8:16");

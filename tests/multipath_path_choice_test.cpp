@@ -52,7 +52,7 @@ TEST_CASE("path choice §4.2: a fresh table shows every group E until the first 
   finish(*d);
 }
 
-TEST_CASE("path choice §1.4, §4.2: initial-pg above the group count prefers none; selection starts at PG1") {
+TEST_CASE("path choice §1.4, §4.2: initial-pg above the group count prefers none, selection starts at PG1") {
   auto d = make("0 0 2 7 round-robin 0 1 0 8:16 round-robin 0 1 0 8:48");
   CHECK(table(*d) == "0 0 2 1 round-robin 0 1 1 8:16 1 round-robin 0 1 1 8:48 1 ");
   CHECK(info(*d) == "2 1 0 0 2 1 E 0 1 0 8:16 A 0 E 0 1 0 8:48 A 0 ");

@@ -100,7 +100,7 @@ TEST_CASE("pg_init §4.5: no handler: a group switch needs no pg_init and QUEUE_
 
 // ------------------------------------------------------------------------------- failures that fail the path
 
-TEST_CASE("pg_init §4.5: DEV_FAILED fails the path; the other path of the group carries the I/O") {
+TEST_CASE("pg_init §4.5: DEV_FAILED fails the path, the other path of the group carries the I/O") {
   auto d = make("0 1 alua 1 1 round-robin 0 2 0 8:16 8:32");
   d->handler()->push(activation_result::dev_failed); // for 8:16; 8:32 succeeds
   d->io(1);
@@ -385,7 +385,7 @@ TEST_CASE("pg_init §4.6: the reinstate that ends an all-paths-down period activ
 
 // ------------------------------------------------------------------------------- suspend
 
-TEST_CASE("pg_init §4.5: postsuspend waits for a delayed activation; virtual time passes while it waits") {
+TEST_CASE("pg_init §4.5: postsuspend waits for a delayed activation, virtual time passes while it waits") {
   auto d = make("2 pg_init_delay_msecs 300 1 alua 1 1 round-robin 0 1 0 8:16");
   d->io(1);
   d->run();
@@ -467,7 +467,7 @@ TEST_CASE("pg_init §3, §4.2: switch_group / enable_group naming the current gr
 
 // ------------------------------------------------------------------------------- interleavings
 
-TEST_CASE("pg_init §4.5, §4.6: every path fails while the activation is pending; a reinstate starts over") {
+TEST_CASE("pg_init §4.5, §4.6: every path fails while the activation is pending, a reinstate starts over") {
   auto d = make("1 queue_if_no_path 1 alua 1 1 round-robin 0 2 0 8:16 8:32");
   d->io(1);
   CHECK(d->engine().pg_init_in_progress() == 2);

@@ -61,7 +61,7 @@ TEST_CASE("probe §4.9: path errors fail the path, non-path errors and success d
   CHECK(probes(*d) == counts{2, 1, 2, 0});
 }
 
-TEST_CASE("probe §4.9: the group stays current while it has paths; ENOTCONN only when none is left anywhere") {
+TEST_CASE("probe §4.9: the group stays current while it has paths, ENOTCONN only when none is left anywhere") {
   auto d = make(three_and_one);
   d->io(1);
   for (std::string_view p : {"8:16", "8:32", "8:48"})

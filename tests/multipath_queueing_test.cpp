@@ -78,7 +78,7 @@ TEST_CASE("queueing §4.7: a suspend of a table without queue_if_no_path saves n
   CHECK(table(*d) == plain_one_table);
 }
 
-TEST_CASE("queueing §4.7: fail_if_no_path in the presuspend window clears the saved copy; resume keeps it off") {
+TEST_CASE("queueing §4.7: fail_if_no_path in the presuspend window clears the saved copy, resume keeps it off") {
   auto d = make(qifnp_one);
   d->engine().presuspend(false);
   message(*d, "fail_if_no_path");
@@ -121,7 +121,7 @@ TEST_CASE("queueing §4.7: 'QIFNP disabled but saved as enabled': a second presu
   CHECK(table(*d) == qifnp_one_table);
 }
 
-TEST_CASE("queueing §4.7: a flushing suspend fails I/O queued for lack of a path; resume queues again") {
+TEST_CASE("queueing §4.7: a flushing suspend fails I/O queued for lack of a path, resume queues again") {
   sim_io a, b;
   auto d = make(qifnp_one);
   message(*d, "fail_path 8:16");
@@ -234,7 +234,7 @@ TEST_CASE("queueing §4.4: the last path's error without queue_if_no_path comple
   }
 }
 
-TEST_CASE("queueing §4.4: the last path's error with queue_if_no_path requeues; it waits for a reinstate") {
+TEST_CASE("queueing §4.4: the last path's error with queue_if_no_path requeues, it waits for a reinstate") {
   sim_io a;
   auto d = make("1 queue_if_no_path 0 1 1 round-robin 0 1 0 8:16");
   CHECK(submit(*d, a) == disposition::dispatched);
@@ -281,7 +281,7 @@ TEST_CASE("queueing §4.4: a non-path error completes with that status and never
   }
 }
 
-TEST_CASE("queueing §4.4: a path error fails the path and REQUEUEs; RESOURCE asks for DELAY_REQUEUE") {
+TEST_CASE("queueing §4.4: a path error fails the path and REQUEUEs, RESOURCE asks for DELAY_REQUEUE") {
   for (auto status : {blk_status::timeout, blk_status::transport, blk_status::ioerr, blk_status::again,
                       blk_status::dev_resource, blk_status::offline, blk_status::inval, blk_status::resource}) {
     CAPTURE(mpath::to_string(status));
@@ -390,7 +390,7 @@ TEST_CASE("queueing, product.md §5: repeat_count is honoured: round-robin with 
 
 // ------------------------------------------------------------------------------- fault injection
 
-TEST_CASE("queueing §4.4: a faulty path is failed by its first error; the I/O completes once on the other path") {
+TEST_CASE("queueing §4.4: a faulty path is failed by its first error, the I/O completes once on the other path") {
   auto d = make("0 0 1 1 round-robin 0 2 0 8:16 8:32");
   REQUIRE(d->backend().set_fault("8:16", true));
   d->io(1); // 8:16 answers `transport` at once: REQUEUE

@@ -71,7 +71,7 @@ TEST_CASE("timeout §4.8: fires after the configured time and fails the queued I
   CHECK(table(*d) == plain_table);
 }
 
-TEST_CASE("timeout §4.8: a reinstate cancels it; the queued I/O goes to the path") {
+TEST_CASE("timeout §4.8: a reinstate cancels it, the queued I/O goes to the path") {
   auto d = make(qifnp, 10);
   all_paths_down(*d);
   d->io(1);
@@ -185,7 +185,7 @@ TEST_CASE("timeout §4.8: in bio mode the held I/O fails when it fires") {
   }
 }
 
-TEST_CASE("timeout §4.7, §4.8: firing during a flushing suspend also clears the saved copy; resume keeps it off") {
+TEST_CASE("timeout §4.7, §4.8: firing during a flushing suspend also clears the saved copy, resume keeps it off") {
   auto d = make(qifnp, 10);
   all_paths_down(*d); // armed, due at 10 s; a suspend does not stop it
   d->suspend(false);

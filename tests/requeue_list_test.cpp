@@ -35,7 +35,7 @@ TEST_CASE("requeue_list: takes only the two requeue answers") {
   CHECK(list.size() == 1);
 }
 
-TEST_CASE("requeue_list: immediate now; delayed after 100 ms; in the order they were held") {
+TEST_CASE("requeue_list: immediate now, delayed after 100 ms, in the order they were held") {
   mpath::requeue_list<test_io> list;
   std::array<test_io, 4> io;
   for (int i = 0; i < 4; ++i)
@@ -56,7 +56,7 @@ TEST_CASE("requeue_list: immediate now; delayed after 100 ms; in the order they 
   CHECK_FALSE(list.next_due(due));
 }
 
-TEST_CASE("requeue_list: a kick makes the delayed ones due at once; not later arrivals") {
+TEST_CASE("requeue_list: a kick makes the delayed ones due at once, not later arrivals") {
   mpath::requeue_list<test_io> list;
   std::array<test_io, 3> io;
   for (int i = 0; i < 3; ++i)

@@ -345,7 +345,7 @@ TEST_CASE("table: 1025 priority groups are rejected") {
   CHECK(t.err().text == "invalid number of priority groups");
 }
 
-TEST_CASE("table: 1024 paths in one group; 1025 rejected") {
+TEST_CASE("table: 1024 paths in one group, 1025 rejected") {
   std::string paths, expected;
   for (int i = 0; i < 1024; ++i) {
     paths += " 8:" + std::to_string(i) + " " + std::to_string(i % 5) + " " + std::to_string(i % 101);

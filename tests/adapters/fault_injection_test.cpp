@@ -122,7 +122,7 @@ TEST_CASE("fault_injector: latency delays I/O before it reaches the path") {
   rig.backend.submit(rig.b, late);
 }
 
-TEST_CASE("fault_injector: probes fail on demand; path_down and path_up") {
+TEST_CASE("fault_injector: probes fail on demand, path_down and path_up") {
   injector_rig rig;
   CHECK(rig.backend.probe(rig.a) == blk_status::ok);
   rig.backend.fail_probe(0, blk_status::offline);

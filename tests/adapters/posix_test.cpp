@@ -240,7 +240,7 @@ TEST_CASE("posix: the probe reads one block on the caller's thread") {
   CHECK(rig.backend.probe(rig.path) == blk_status::transport);
 }
 
-TEST_CASE("posix: open failures carry the errno; descriptors are closed") {
+TEST_CASE("posix: open failures carry the errno, descriptors are closed") {
   fake_posix sys;
   {
     mpath::adapters::posix_backend<fake_posix> backend({}, sys);

@@ -50,7 +50,7 @@ TEST_CASE("sync: checked_lock knows whether the calling thread holds it") {
   m.unlock();
 }
 
-TEST_CASE("sync: assert_held reports a caller without the lock; and a plain lock is never checked") {
+TEST_CASE("sync: assert_held reports a caller without the lock, and a plain lock is never checked") {
   counting_violations count;
   mpath::checked_lock<mpath::spinlock> s;
   mpath::detail::assert_held(s, "f_locked");

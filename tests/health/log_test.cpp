@@ -37,7 +37,7 @@ TEST_CASE("health log: format appends") {
   CHECK(out == "> m: Disable queueing");
 }
 
-TEST_CASE("health log: the vector sink keeps lines oldest first until taken; from any thread") {
+TEST_CASE("health log: the vector sink keeps lines oldest first until taken, from any thread") {
   mpath::health::vector_log_sink sink;
   std::thread t([&] {
     for (int i = 0; i < 100; ++i)

@@ -114,7 +114,7 @@ TEST_CASE("health monitor: a path that dies is failed at its next check and rein
   CHECK(r.dev->take_events() == lines{"PATH_FAILED 8:16 1", "PATH_REINSTATED 8:16 2"});
 }
 
-TEST_CASE("health monitor: back-off 5; 10; 20 while a path stays up; reset by a change") {
+TEST_CASE("health monitor: back-off 5, 10, 20 while a path stays up, reset by a change") {
   rig r(one_group);
   r.start();
   // checks at 1 (first), 6 (+5), 16 (+10), 36 (+20), 56 (+20, capped at max_polling_interval)
@@ -234,7 +234,7 @@ TEST_CASE("health monitor: shaky and timeout are unusable") {
   CHECK(r.state("8:32") == path_check_state::timeout);
 }
 
-TEST_CASE("health monitor: checker_timeout turns an unanswered check into timeout; its late answer ignored") {
+TEST_CASE("health monitor: checker_timeout turns an unanswered check into timeout, its late answer ignored") {
   rig r(one_group);
   r.policy("checker_timeout", "3");
   r.checker.hold("8:16");
@@ -411,7 +411,7 @@ TEST_CASE("health monitor: failback N is cancelled when a path fails") {
   CHECK(r.log() == lines{"mp: switch to path group #1"});
 }
 
-TEST_CASE("health monitor: best group ties go to more usable paths; then to the lower number") {
+TEST_CASE("health monitor: best group ties go to more usable paths, then to the lower number") {
   rig r("0 0 3 3 round-robin 0 1 1 8:16 1 round-robin 0 2 1 8:32 1 8:48 1 round-robin 0 1 1 8:64 1");
   r.policy("failback", "immediate");
   r.start();
@@ -478,7 +478,7 @@ TEST_CASE("health monitor: no_path_retry 12 fails queued I/O after exactly 12 x 
   CHECK_FALSE(r.mon->in_recovery());
 }
 
-TEST_CASE("health monitor: no_path_retry N; a path back in recovery re-enables queueing") {
+TEST_CASE("health monitor: no_path_retry N, a path back in recovery re-enables queueing") {
   rig r(one_group);
   r.policy("no_path_retry", "12");
   r.probe("8:16", check_result::down);
@@ -600,7 +600,7 @@ struct marginal_rig : rig {
   }
 };
 
-TEST_CASE("health monitor: a flapping path is held down after san_path_err_threshold; released after recovery_time") {
+TEST_CASE("health monitor: a flapping path is held down after san_path_err_threshold, released after recovery_time") {
   marginal_rig r;
   r.start();
   r.flap(2);
@@ -666,15 +666,21 @@ TEST_CASE("health monitor: good checks forget failures at san_path_err_forget_ra
   r.start();
   r.flap(2); // failure 1 at 3
   // interval 1, then 2 and 4 (max_polling_interval 4): good checks at 4, 6, 10, 14, 18, 22
-  r.until(22); // the 6th good check forgets it (forget_rate 5 counts down first)
-  r.log();
-  r.until(25.5); // the next check is at 26
-  r.probe("8:16", check_result::down);
-  r.until(26);
-  r.probe("8:16", check_result::up);
-  r.until(27); // failure 1 again, not 2: no hold
-  CHECK(r.log() == lines{"checker failed path 8:16 in map mp", "mp: remaining active paths: 1", "8:16: reinstated",
-                         "mp: remaining active paths: 2"});
+  SUBCASE("four good checks forget nothing") {
+    r.flap(18); // down at the check of 18: the 5th good check never came
+    r.until(19);
+    CHECK(r.log() == lines{"checker failed path 8:16 in map mp", "mp: remaining active paths: 1", "8:16: reinstated",
+                           "mp: remaining active paths: 2", "checker failed path 8:16 in map mp",
+                           "mp: remaining active paths: 1", "8:16 : hit error threshold. Delaying path reinstatement"});
+  }
+  SUBCASE("the fifth good check forgets the failure") {
+    r.until(18.5); // §8.4: "every forget_rate usable checks forget one failure"
+    r.log();
+    r.flap(22);
+    r.until(23); // failure 1 again, not 2: no hold
+    CHECK(r.log() == lines{"checker failed path 8:16 in map mp", "mp: remaining active paths: 1", "8:16: reinstated",
+                           "mp: remaining active paths: 2"});
+  }
 }
 
 TEST_CASE("health monitor: delay_watch_checks and delay_wait_checks hold a flapping path") {
@@ -699,7 +705,7 @@ TEST_CASE("health monitor: delay_watch_checks and delay_wait_checks hold a flapp
 
 // =============================================================================== teardown
 
-TEST_CASE("health monitor: stop cancels the tick; events after it change nothing") {
+TEST_CASE("health monitor: stop cancels the tick, events after it change nothing") {
   rig r(one_group);
   r.start();
   r.until(2);

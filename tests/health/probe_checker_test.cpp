@@ -27,7 +27,7 @@ std::unique_ptr<device> make(std::string_view table) {
   return std::move(*d);
 }
 
-TEST_CASE("probe checker: a failing probe fails the path; a good one reinstates it; one tick later") {
+TEST_CASE("probe checker: a failing probe fails the path, a good one reinstates it, one tick later") {
   auto dev = make("0 0 1 1 round-robin 0 2 1 8:16 1 8:32 1");
   checker_type checker(dev->backend(), dev->executor());
   mpath::health::const_prioritizer prio;
@@ -70,7 +70,7 @@ TEST_CASE("probe checker: a path whose probe is still running is answered timeou
   CHECK(checker.probes() == 1);
 }
 
-TEST_CASE("probe checker: destroyed with a probe not yet run; it answers timeout") {
+TEST_CASE("probe checker: destroyed with a probe not yet run, it answers timeout") {
   auto dev = make("0 0 1 1 round-robin 0 1 1 8:16 1");
   std::vector<check_result> answers;
   auto record = [](void* ctx, std::uint64_t, check_result r) noexcept {

@@ -119,7 +119,7 @@ TEST_CASE("health settings: delay_watch_checks and delay_wait_checks map as sele
   CHECK(s.delay_watch_checks == 0);
 }
 
-TEST_CASE("health settings: bad values keep the old value; with clear text") {
+TEST_CASE("health settings: bad values keep the old value, with clear text") {
   health_settings s;
   refused(s, "no_such_key", {"1"}, "unknown policy setting: no_such_key");
   refused(s, "Polling_Interval", {"1"}, "unknown policy setting: Polling_Interval");

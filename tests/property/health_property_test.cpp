@@ -6,14 +6,14 @@
 // their own:
 //
 //   * a path whose checker says up is active within polling_interval + 1 s of being told so (the
-//     checker's word is what the script sets with `probe`; no hold-down configured);
+//     checker's word is what the script sets with `probe`; while no hold-down is configured);
 //   * a path whose checker says down receives no I/O dispatched after the check that failed it;
 //   * with `no_path_retry N`, no I/O stays queued longer than N × polling_interval + 2 s after the
-//     last path went.
-//
-// Not drawn here: the san_path_err settings. At 1,500 cases the model and the monitor once counted
-// the forget_rate differently for a path failed by hand and then by an I/O error; until §8.4's
-// counting is pinned down, marginal paths are covered by the scenario and unit tests only.
+//     last path went;
+//   * a path held by the san_path_err hold-down (§8.4) is reinstated only through one of its two
+//     release rules, and released by recovery_time no sooner than recovery_time after the check
+//     that last saw it unusable (bounded from the log: that check came one polling_interval
+//     before the hold, unless a `pending` answer stretched the gap).
 //
 // A failure prints the shrunk script; `mpathctl` replays it.
 //
@@ -47,25 +47,35 @@ step make(k what) {
 
 /// One random command for a device whose paths are `devices`.
 rc::Gen<step> gen_health_step(const std::vector<std::string>& devices) {
-  auto policy = rc::gen::map(rc::gen::elementOf(std::vector<std::vector<std::string>>{{"polling_interval", "1"},
-                                                                                      {"polling_interval", "2"},
-                                                                                      {"polling_interval", "5"},
-                                                                                      {"max_polling_interval", "4"},
-                                                                                      {"failback", "immediate"},
-                                                                                      {"failback", "manual"},
-                                                                                      {"failback", "followover"},
-                                                                                      {"failback", "2"},
-                                                                                      {"no_path_retry", "fail"},
-                                                                                      {"no_path_retry", "queue"},
-                                                                                      {"no_path_retry", "2"},
-                                                                                      {"no_path_retry", "5"},
-                                                                                      {"polling_interval", "0"},
-                                                                                      {"frobnicate", "1"}}),
-                             [](std::vector<std::string> w) {
-                               auto s = make(k::policy);
-                               s.words = std::move(w);
-                               return s;
-                             });
+  auto policy =
+      rc::gen::map(rc::gen::elementOf(std::vector<std::vector<std::string>>{{"polling_interval", "1"},
+                                                                            {"polling_interval", "2"},
+                                                                            {"polling_interval", "5"},
+                                                                            {"max_polling_interval", "4"},
+                                                                            {"failback", "immediate"},
+                                                                            {"failback", "manual"},
+                                                                            {"failback", "followover"},
+                                                                            {"failback", "2"},
+                                                                            {"no_path_retry", "fail"},
+                                                                            {"no_path_retry", "queue"},
+                                                                            {"no_path_retry", "2"},
+                                                                            {"no_path_retry", "5"},
+                                                                            {"san_path_err_threshold", "1"},
+                                                                            {"san_path_err_threshold", "2"},
+                                                                            {"san_path_err_forget_rate", "1"},
+                                                                            {"san_path_err_forget_rate", "3"},
+                                                                            {"san_path_err_recovery_time", "3"},
+                                                                            {"san_path_err_recovery_time", "10"},
+                                                                            {"delay_watch_checks", "2"},
+                                                                            {"delay_wait_checks", "2"},
+                                                                            {"san_path_err_threshold", "off"},
+                                                                            {"polling_interval", "0"},
+                                                                            {"frobnicate", "1"}}),
+                   [](std::vector<std::string> w) {
+                     auto s = make(k::policy);
+                     s.words = std::move(w);
+                     return s;
+                   });
   auto probe = rc::gen::apply(
       [](std::string path, mpath::health::check_result r) {
         auto s = make(k::probe);
@@ -114,7 +124,7 @@ rc::Gen<step> gen_health_step(const std::vector<std::string>& devices) {
     return s;
   });
   return rc::gen::weightedOneOf<step>({
-      {4, policy},
+      {5, policy},
       {6, probe},
       {8, sleep},
       {4, io},
@@ -156,7 +166,19 @@ void check_health_run(const mt::generated_table& t, const std::vector<step>& ste
   std::uint64_t now_ms = 0;
   std::uint32_t longest_pi = 0;
   bool health_on = false;
+  // §8.4 bookkeeping, from the log lines each step added (peeked, so `log` still prints them).
+  struct hold {
+    std::uint64_t began_after_ms;   // the hold came after this time (the step before the one logging it)
+    std::uint32_t recovery_time;    // the shortest in force since
+    std::uint32_t polling_interval; // the longest in force since
+    bool pending_told = false;      // a `pending` answer may have stretched the gap: no timing bound
+    bool released = false;          // a release line came; `reinstated` may follow
+  };
+  std::map<std::string, hold> held;
+  std::map<std::string, bool> pending_since_unusable; // told `pending` after its last unusable word
+  std::size_t log_seen = 0;
   for (const auto& s : steps) {
+    std::uint64_t before_ms = now_ms;
     script += s.line() + "\n";
     if (auto problem = mt::script_target_problem(d, s))
       continue; // the generator only names paths of the table, but hwh-free anyway
@@ -177,8 +199,13 @@ void check_health_run(const mt::generated_table& t, const std::vector<step>& ste
 
     if (s.what == k::policy && !want.size())
       health_on = true;
-    if (s.what == k::probe)
+    if (s.what == k::probe) {
       told[s.path] = s.check;
+      if (s.check == mpath::health::check_result::pending)
+        pending_since_unusable[s.path] = true;
+      else if (!mpath::health::is_usable(s.check))
+        pending_since_unusable[s.path] = false;
+    }
     if (s.what == k::fault)
       faulty[s.path] = s.flag;
     if (s.what == k::sleep)
@@ -200,6 +227,55 @@ void check_health_run(const mt::generated_table& t, const std::vector<step>& ste
         ++i;
       }
 
+    // The hold-down: no reinstatement but through a release rule, none by recovery_time too soon.
+    if (s.what == k::log)
+      log_seen = 0; // the step took them: every line it printed was looked at after an earlier step
+    auto log_now = d.peek_log();
+    std::vector<std::string> new_lines(log_now.begin() + std::ptrdiff_t(std::min(log_seen, log_now.size())),
+                                       log_now.end());
+    log_seen = log_now.size();
+    if (d.monitor()) {
+      auto san = d.monitor()->settings().san_path_err();
+      for (auto it = held.begin(); it != held.end();) {
+        if (!san.enabled()) { // turned off: let go at its next usable answer, silently
+          it = held.erase(it);
+          continue;
+        }
+        it->second.recovery_time = std::min(it->second.recovery_time, san.recovery_time);
+        it->second.polling_interval = std::max(it->second.polling_interval, d.monitor()->settings().polling_interval);
+        ++it;
+      }
+      for (const auto& line : new_lines) {
+        // "PATH : what" (§8.4's lines) or "PATH: reinstated"; path tokens may hold colons.
+        const std::string reinstated = ": reinstated";
+        auto spaced = line.find(" : ");
+        std::string path = spaced != std::string::npos  ? line.substr(0, spaced)
+                           : line.ends_with(reinstated) ? line.substr(0, line.size() - reinstated.size())
+                                                        : std::string();
+        if (line.ends_with(" : hit error threshold. Delaying path reinstatement")) {
+          held[path] = hold{before_ms, san.recovery_time, d.monitor()->settings().polling_interval,
+                            pending_since_unusable[path]};
+        } else if (auto h = held.find(path); h != held.end()) {
+          if (line.ends_with(" : reinstating path early")) {
+            h->second.released = true;
+          } else if (line.ends_with(" : reinstate the path after err recovery time")) {
+            h->second.released = true;
+            const hold& hd = h->second;
+            if (!hd.pending_told && hd.recovery_time > hd.polling_interval &&
+                now_ms <= hd.began_after_ms + std::uint64_t(hd.recovery_time - hd.polling_interval) * 1000)
+              fail("a held path is released no sooner than recovery_time after it was last seen unusable",
+                   path + " held after " + std::to_string(hd.began_after_ms) + " ms, recovery_time " +
+                       std::to_string(hd.recovery_time) + " s\n",
+                   "released by " + std::to_string(now_ms) + " ms\n");
+          } else if (line == path + ": reinstated") {
+            if (!h->second.released)
+              fail("a held path is reinstated only through a release rule", path + " held\n", line + "\n");
+            held.erase(h);
+          }
+        }
+      }
+    }
+
     // Up means active within polling_interval + 1 s (the path's interval is at most
     // polling_interval while it is failed; +1 s for the tick it is told between).
     if (health_on) {
@@ -210,7 +286,11 @@ void check_health_run(const mt::generated_table& t, const std::vector<step>& ste
           std::string dev_name(p.device());
           auto it = told.find(dev_name);
           bool up = it == told.end() || mpath::health::is_usable(it->second);
-          if (!up || faulty[dev_name] || p.is_active()) {
+          // A path the hold-down may keep out (§8.4) is bounded by the property on holds instead.
+          bool may_hold =
+              settings.san_path_err().enabled() ||
+              (d.monitor() && d.monitor()->check_state(dev_name) == mpath::health::path_check_state::delayed);
+          if (!up || faulty[dev_name] || p.is_active() || may_hold) {
             up_since_ms.erase(dev_name);
             continue;
           }
@@ -230,7 +310,7 @@ void check_health_run(const mt::generated_table& t, const std::vector<step>& ste
 } // namespace
 
 TEST_CASE("health property: engine + health monitor behave as the health model on random scripts") {
-  MP_RC_CHECK_N("health: engine + monitor == model", 100, [] {
+  MP_RC_CHECK_N("health: engine + monitor == model", 300, [] {
     mt::table_options opts;
     opts.max_groups = 3;
     opts.max_paths = 3;

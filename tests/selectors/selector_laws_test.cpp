@@ -172,7 +172,7 @@ TEST_CASE_TEMPLATE("selector laws 1, 2, 4: random operations", S, MPATH_ALL_SELE
   }
 }
 
-TEST_CASE_TEMPLATE("selector law 2: no valid path, no selection; one valid path, that one", S, MPATH_ALL_SELECTORS) {
+TEST_CASE_TEMPLATE("selector law 2: no valid path, no selection, one valid path, that one", S, MPATH_ALL_SELECTORS) {
   reset_hint guard;
   S empty;
   REQUIRE(empty.create({}));

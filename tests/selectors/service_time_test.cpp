@@ -108,7 +108,7 @@ TEST_CASE("service-time: accepted arguments and the TABLE/INFO status") {
   CHECK(status(s, 4, mpath::status_type::table) == "4294967295 4 ");
 }
 
-TEST_CASE("service-time: start_io/end_io count bytes; INFO prints them as signed 32-bit") {
+TEST_CASE("service-time: start_io/end_io count bytes, INFO prints them as signed 32-bit") {
   service_time s;
   add_throughputs(s, {1, 1});
   s.start_io(0, 4096);
@@ -230,7 +230,7 @@ TEST_CASE("service-time: ties keep the earlier path, the winner moves to the tai
   CHECK(t.select(4096, 0) == 1);
 }
 
-TEST_CASE("service-time: no path without valid paths; a reinstated path goes to the tail") {
+TEST_CASE("service-time: no path without valid paths, a reinstated path goes to the tail") {
   service_time empty;
   CHECK(empty.select(4096, 0) == mpath::no_path);
 

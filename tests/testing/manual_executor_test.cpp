@@ -34,7 +34,7 @@ using lines = std::vector<std::string>;
 
 } // namespace
 
-TEST_CASE("manual_executor: nothing runs on post; run() runs what is due, in due-time order") {
+TEST_CASE("manual_executor: nothing runs on post, run() runs what is due, in due-time order") {
   manual_executor e;
   lines log;
   logged a("a", log, e), b("b", log, e), c("c", log, e);
@@ -86,7 +86,7 @@ TEST_CASE("manual_executor: post returns false and changes nothing when the item
   CHECK(log == lines{"a@10", "a@10"});
 }
 
-TEST_CASE("manual_executor: cancel unqueues an item that has not run; cancelling again is false") {
+TEST_CASE("manual_executor: cancel unqueues an item that has not run, cancelling again is false") {
   manual_executor e;
   lines log;
   logged a("a", log, e), b("b", log, e), c("c", log, e);
@@ -135,7 +135,7 @@ TEST_CASE("manual_executor: advance stops the clock at each timer, so work sees 
   CHECK(e.now_ns() == 10'250);
 }
 
-TEST_CASE("manual_executor: work posted by work runs in the same run(); delayed follow-ups wait for advance") {
+TEST_CASE("manual_executor: work posted by work runs in the same run(), delayed follow-ups wait for advance") {
   manual_executor e;
   lines log;
   struct chain {

@@ -100,8 +100,14 @@ public:
     return out;
   }
 
+  /// The same lines, left in place: for an observer that must not take them from the reader.
+  std::vector<std::string> peek() const {
+    std::lock_guard guard(mutex_);
+    return lines_;
+  }
+
 private:
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::vector<std::string> lines_;
 };
 

@@ -235,6 +235,8 @@ public:
           if (is_usable(s.state) || s.state == path_check_state::undef || s.state == path_check_state::pending) {
             s.state = path_check_state::down;
             s.interval = pi;
+            // §8.4's "last seen unusable" includes this failure, looked at from the next tick.
+            s.last_unusable_tick = tick_ + 1;
             failback_tick_ = 0;
             seen_fail = true;
           }
@@ -329,11 +331,12 @@ private:
     // per tick
     bool checked_usable = false;
     bool came_back = false;
-    // §8.4, multipathd's path_failures / san_path_err_forget_rate / disable_reinstate / dis_reinstate_time
+    // §8.4, multipathd's path_failures / disable_reinstate, and the usable checks since a failure
+    // was last counted or forgotten
     std::uint32_t path_failures = 0;
-    std::uint32_t forget_count = 0;
+    std::uint32_t usable_checks = 0;
     bool disable_reinstate = false;
-    std::uint64_t last_unusable_tick = 0; ///< the tick of the last check that found it unusable
+    std::uint64_t last_unusable_tick = 0; ///< the tick it was last seen unusable at (§8.4)
   };
 
   /// Log events gathered under the lock and emitted after it is released.
@@ -602,7 +605,7 @@ private:
     auto release = [&] {
       s.path_failures = 0;
       s.disable_reinstate = false;
-      s.forget_count = 0;
+      s.usable_checks = 0;
     };
     if (s.disable_reinstate) {
       bool other_usable = false;
@@ -614,30 +617,28 @@ private:
         release();
         return false;
       }
-      // Bad again since the last look: forgetting starts over (the window below moved with it).
-      if (!is_usable(prev) && prev != path_check_state::delayed)
-        s.forget_count = san.forget_rate;
       // §8.4: held "until recovery_time seconds have passed since it was last seen unusable".
-      if (tick_ - s.last_unusable_tick >= san.recovery_time) {
+      if (tick_ >= s.last_unusable_tick + san.recovery_time) {
         out.push({health_event::kind::reinstate_after_recovery, map_, s.path->device(), 0});
         release();
         return false;
       }
       return true;
     }
-    if (is_usable(prev) && s.path_failures > 0) { // every forget_rate good checks forget one failure
-      if (s.forget_count > 0) {
-        --s.forget_count;
-      } else {
+    // §8.4 "every forget_rate usable checks forget one failure", counted from the check that
+    // counted the first one. multipathd's countdown starts at forget_rate and forgets on the
+    // check after it reaches 0, one check later than the sentence; the spec's words win.
+    if (is_usable(prev) && s.path_failures > 0) {
+      if (++s.usable_checks >= san.forget_rate) {
         --s.path_failures;
-        s.forget_count = san.forget_rate;
+        s.usable_checks = 0;
       }
       return false;
     }
     if (prev != path_check_state::down && prev != path_check_state::shaky && prev != path_check_state::timeout)
       return false;
     if (s.path_failures == 0)
-      s.forget_count = san.forget_rate;
+      s.usable_checks = 0;
     ++s.path_failures;
     if (s.path_failures > san.threshold) {
       out.push({health_event::kind::hit_error_threshold, map_, s.path->device(), 0});

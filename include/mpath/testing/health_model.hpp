@@ -457,8 +457,8 @@ private:
     // §8.4
     bool held = false;
     std::uint32_t failures = 0;
-    std::uint32_t usable_checks = 0; ///< usable checks since the last failure was forgotten
-    std::uint64_t last_unusable_ms = 0;
+    std::uint32_t usable_checks = 0;      ///< usable checks since the last failure was forgotten
+    std::uint64_t last_unusable_tick = 0; ///< §8.4: the tick it was last seen unusable at
   };
 
   // ------------------------------------------------------------------ events seen (§8.3, §8.7)
@@ -485,6 +485,10 @@ private:
         return;
       p->state = health::check_result::down;
       p->pending = false;
+      // §8.4 "last seen unusable" includes a failure the layer sees; between ticks, the layer
+      // looks at it at its next tick (a path failed on I/O errors while its checker says up is
+      // the flapping path the hold-down is for).
+      p->last_unusable_tick = ticks_ + 1;
       path_failed_since_failback_ = true;
       enter_recovery_if_no_path(std::size_t(std::stoul(w[2]))); // before the remaining line
       log_.push_back(remaining);
@@ -672,7 +676,7 @@ private:
     bool usable = health::is_usable(r);
 
     if (!usable) {
-      p.last_unusable_ms = now_ms_; // §8.4: "last seen unusable" is the last unusable answer
+      p.last_unusable_tick = ticks_; // §8.4: "last seen unusable": this answer
       // "an unusable result for a path the engine has active fails it (fail_path)".
       if (any_active(p.device) && send({"fail_path", p.device})) {
         log_.push_back("checker failed path " + p.device + " in map " + name_);
@@ -740,6 +744,7 @@ private:
         if (p.failures > san.threshold) {
           p.held = true;
           log_.push_back(p.device + " : hit error threshold. Delaying path reinstatement");
+          return; // the release rules apply from its next usable answer on, as multipathd's
         }
       } else if (p.failures > 0) {
         // "every forget_rate usable checks forget one failure". Choice: the usable checks are
@@ -752,13 +757,13 @@ private:
       }
     }
     if (p.held) {
-      // Choice: both release rules are tried at every usable answer of a held path, including
-      // the one that made it held; "reinstated early" is tried first.
+      // Both release rules are tried at every later usable answer of a held path; "reinstated
+      // early" first (multipathd's check_path_reinstate_state).
       if (!other_path_usable(p)) {
         // "it is reinstated early when no other path of the device is usable"
         log_.push_back(p.device + " : reinstating path early");
         release(p);
-      } else if (now_ms_ - p.last_unusable_ms >= std::uint64_t(san.recovery_time) * 1000) {
+      } else if (ticks_ >= p.last_unusable_tick + san.recovery_time) {
         // "until recovery_time seconds have passed since it was last seen unusable". Choice:
         // exactly recovery_time seconds after the last unusable answer is "passed".
         log_.push_back(p.device + " : reinstate the path after err recovery time");

@@ -60,6 +60,8 @@ public:
   void probe(std::string_view path, health::check_result r) { checker_.set_result(path, r); }
   void prio(std::string_view path, int priority) { prio_.set_priority(path, priority); }
   std::vector<std::string> take_log() { return sink_.take(); }
+  /// What `take_log` would return, without taking it.
+  std::vector<std::string> peek_log() const { return sink_.peek(); }
 
   /// Stops the health layer (as multipathd exiting); the device stays.
   void stop_health() {
