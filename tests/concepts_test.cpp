@@ -114,6 +114,49 @@ static_assert(mpath::AccountingSelector<mpath::selectors::queue_length>);
 static_assert(mpath::AccountingSelector<mpath::selectors::service_time>);
 static_assert(!mpath::AccountingSelector<mpath::selectors::round_robin>);
 
+// =============================================================================== ChannelSelector
+
+struct min_channel_selector : min_selector {
+  struct channel_state {};
+  using min_selector::select;
+  void attach(channel_state&) {}
+  void detach(channel_state&) noexcept {}
+  path_index select(channel_state&, std::uint64_t, std::uint64_t) noexcept { return mpath::no_path; }
+  void start_io(channel_state&, path_index, std::uint64_t) noexcept {}
+  void end_io(channel_state&, path_index, std::uint64_t, std::uint64_t, std::uint64_t) noexcept {}
+};
+struct channel_without_state : min_selector { // no channel_state type
+  struct state {};
+  void attach(state&) {}
+  void detach(state&) noexcept {}
+};
+struct channel_select_throws : min_channel_selector {
+  using min_channel_selector::select;
+  path_index select(channel_state&, std::uint64_t, std::uint64_t) { return mpath::no_path; }
+};
+struct channel_detach_throws : min_channel_selector {
+  void detach(channel_state&) {}
+};
+struct channel_without_end_io : min_selector {
+  struct channel_state {};
+  using min_selector::select;
+  void attach(channel_state&) {}
+  void detach(channel_state&) noexcept {}
+  path_index select(channel_state&, std::uint64_t, std::uint64_t) noexcept { return mpath::no_path; }
+  void start_io(channel_state&, path_index, std::uint64_t) noexcept {}
+};
+
+static_assert(mpath::ChannelSelector<min_channel_selector>);
+static_assert(!mpath::ChannelSelector<min_selector>);
+static_assert(!mpath::ChannelSelector<channel_without_state>);
+static_assert(!mpath::ChannelSelector<channel_select_throws>);
+static_assert(!mpath::ChannelSelector<channel_detach_throws>);
+static_assert(!mpath::ChannelSelector<channel_without_end_io>);
+static_assert(mpath::ChannelSelector<mpath::selectors::round_robin>);
+static_assert(mpath::ChannelSelector<mpath::selectors::queue_length>);
+static_assert(mpath::ChannelSelector<mpath::selectors::service_time>);
+static_assert(!mpath::ChannelSelector<mpath::selectors::historical_service_time>);
+
 // =============================================================================== Path
 
 struct min_path {
@@ -406,6 +449,15 @@ TEST_CASE("concepts: PathSelector and AccountingSelector archetypes and near-mis
   CHECK_FALSE(mpath::AccountingSelector<accounting_start_throws>);
   CHECK_FALSE(mpath::AccountingSelector<accounting_end_io_old_signature>);
   CHECK_FALSE(mpath::AccountingSelector<accounting_without_selector>);
+}
+
+TEST_CASE("concepts: ChannelSelector archetype and near-misses") {
+  CHECK(mpath::ChannelSelector<min_channel_selector>);
+  CHECK_FALSE(mpath::ChannelSelector<min_selector>);
+  CHECK_FALSE(mpath::ChannelSelector<channel_without_state>);
+  CHECK_FALSE(mpath::ChannelSelector<channel_select_throws>);
+  CHECK_FALSE(mpath::ChannelSelector<channel_detach_throws>);
+  CHECK_FALSE(mpath::ChannelSelector<channel_without_end_io>);
 }
 
 TEST_CASE("concepts: Path and PriorityGroup archetypes and near-misses") {

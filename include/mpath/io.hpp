@@ -67,18 +67,19 @@ constexpr std::string_view to_string(blk_status s) noexcept {
   return "unknown";
 }
 
-/// The engine's bookkeeping for one I/O; the caller's I/O type derives from it. 32 bytes on 64-bit
+/// The engine's bookkeeping for one I/O; the caller's I/O type derives from it. 40 bytes on 64-bit
 /// targets, within product.md §7's 64-byte budget (asserted below).
 struct io_context {
   void* path_ = nullptr;       ///< path the I/O was mapped to (engine-owned)
   io_context* next_ = nullptr; ///< link in the engine's queues (engine-owned)
   std::uint64_t nr_bytes = 0;  ///< size of the I/O; set by the caller before submit
   std::uint64_t start_ns = 0;  ///< when it was mapped, for time-aware selectors (engine-owned)
+  void* channel_ = nullptr;    ///< the channel state it was dispatched through (engine-owned)
 };
 // The whole per-I/O cost of the engine (product.md §7: at most 64 bytes). requeue_list.hpp borrows
 // `next_` and `start_ns` while it holds an I/O the engine gave back, so it adds nothing.
 static_assert(sizeof(io_context) <= 64, "the engine's per-I/O context must stay within 64 bytes");
-static_assert(sizeof(io_context) == 4 * sizeof(std::uint64_t), "io_context grew: update io.hpp's comment");
+static_assert(sizeof(io_context) == 5 * sizeof(std::uint64_t), "io_context grew: update io.hpp's comment");
 
 /// What happened to an I/O handed to `submit` or `complete` (kernel-target.md §8).
 enum class disposition : std::uint8_t {

@@ -101,9 +101,48 @@ public:
 
   // ---------------------------------------------------------------- the I/O path
 
+  using channel_state = typename selector_type::channel_state;
+
+  /// A submitting thread's handle on the engine: its own selection state in every group (the
+  /// selectors' ChannelSelector state: rotation, repeat count, in-flight counters), so that I/O
+  /// submitted through it writes no cache line that another channel's I/O writes (issue 11,
+  /// `docs/performance.md`). Use one per submitting thread, from one thread at a time; its I/O may
+  /// complete on any thread. Destroy it only when none of its I/O is in flight, and before the
+  /// engine.
+  ///
+  /// What a channel sees: a path failed before a submit through any channel starts (fail_path
+  /// returned, by message, I/O error or activation result) is never chosen by it; one channel
+  /// doing all the I/O selects exactly as an engine without channels, byte for byte in INFO. I/O
+  /// the engine reissues by itself (bio mode's held I/O, from its worker) goes through the
+  /// selectors' own state, as I/O submitted without a channel does.
+  class channel {
+  public:
+    explicit channel(multipath& m) : m_(&m), states_(std::make_unique<channel_state[]>(m.nr_groups_)) {
+      for (auto& g : m.groups())
+        g.selector().attach(states_[g.number() - 1]);
+    }
+    channel(const channel&) = delete;
+    channel& operator=(const channel&) = delete;
+    ~channel() {
+      for (auto& g : m_->groups())
+        g.selector().detach(states_[g.number() - 1]);
+    }
+
+  private:
+    friend class multipath;
+    multipath* m_;
+    std::unique_ptr<channel_state[]> states_; ///< by group number - 1
+  };
+
   /// Maps a new I/O (kernel-target.md §4.3, and bio mode). Set `io.nr_bytes` first.
   /// The answer says who owns `io` now (io.hpp): ignoring it loses requeued I/O.
-  [[nodiscard]] disposition submit(io_type& io) noexcept {
+  [[nodiscard]] disposition submit(io_type& io) noexcept { return submit_on(io, nullptr); }
+
+  /// The same through a channel (the submitting thread's own).
+  [[nodiscard]] disposition submit(io_type& io, channel& ch) noexcept { return submit_on(io, ch.states_.get()); }
+
+private:
+  disposition submit_on(io_type& io, channel_state* ch) noexcept {
     io.path_ = nullptr;
     if (suspend_state_.load(std::memory_order_acquire) == suspend_state::suspended) {
       if (mode_ == queue_mode::request)
@@ -116,9 +155,10 @@ public:
         return disposition::queued;
       }
     }
-    return mode_ == queue_mode::bio ? map_bio(io) : map_request(io);
+    return mode_ == queue_mode::bio ? map_bio(io, ch) : map_request(io, ch);
   }
 
+public:
   /// Reports the backend's completion of an I/O it was given through `submit` (§4.4).
   [[nodiscard]] disposition complete(io_type& io, blk_status status) noexcept {
     auto* p = static_cast<path_type*>(io.path_);
@@ -394,7 +434,7 @@ public:
   result<path_type*> current_path() noexcept {
     path_type* p = current_pgpath_.load(std::memory_order_acquire);
     if (!p || !test_checked(queue_io))
-      p = choose_pgpath(0);
+      p = choose_pgpath(0, nullptr);
     int code = 0;
     if (p) {
       if (!test_checked(queue_io))
@@ -406,7 +446,7 @@ public:
     }
     if (code == ENOTCONN) {
       if (!current_pg_.load(std::memory_order_acquire))
-        (void)choose_pgpath(0);
+        (void)choose_pgpath(0, nullptr);
       {
         std::lock_guard guard(lock_);
         if (test(pg_init_required))
@@ -614,8 +654,10 @@ private:
     return 0;
   }
 
-  path_type* choose_path_in_group(group_type& g, std::uint64_t nr_bytes) noexcept {
-    path_index i = g.selector().select(nr_bytes, selector_now(g));
+  /// `ch`: the channel's states by group (null: the selectors' own, under their locks).
+  path_type* choose_path_in_group(group_type& g, std::uint64_t nr_bytes, channel_state* ch) noexcept {
+    path_index i = ch ? g.selector().select(ch[g.number() - 1], nr_bytes, selector_now(g))
+                      : g.selector().select(nr_bytes, selector_now(g));
     if (i == no_path)
       return nullptr;
     path_type* p = &g.path(i);
@@ -637,14 +679,14 @@ private:
     pg_init_count_.store(0, std::memory_order_release);
   }
 
-  path_type* choose_pgpath(std::uint64_t nr_bytes) noexcept {
+  path_type* choose_pgpath(std::uint64_t nr_bytes, channel_state* ch) noexcept {
     if (nr_valid_paths_.load(std::memory_order_acquire) == 0) {
       std::lock_guard guard(lock_);
       clear(queue_io);
     } else {
       // Stickiness: never leave a group that still yields a path (NEWEST ordering).
       if (group_type* g = current_pg_.load(std::memory_order_acquire))
-        if (path_type* p = choose_path_in_group(*g, nr_bytes))
+        if (path_type* p = choose_path_in_group(*g, nr_bytes, ch))
           return p;
       if (next_pg_.load(std::memory_order_acquire)) {
         group_type* g = nullptr;
@@ -653,7 +695,7 @@ private:
           g = next_pg_.exchange(nullptr, std::memory_order_acq_rel);
         }
         if (g)
-          if (path_type* p = choose_path_in_group(*g, nr_bytes))
+          if (path_type* p = choose_path_in_group(*g, nr_bytes, ch))
             return p;
       }
       // Pass 1: groups not bypassed; pass 2: bypassed ones, with a delayed pg_init.
@@ -661,7 +703,7 @@ private:
         for (auto& g : groups()) {
           if (g.bypassed() != (pass == 1))
             continue;
-          if (path_type* p = choose_path_in_group(g, nr_bytes)) {
+          if (path_type* p = choose_path_in_group(g, nr_bytes, ch)) {
             if (pass == 1) {
               std::lock_guard guard(lock_);
               set(pg_init_delay_retry);
@@ -680,10 +722,10 @@ private:
   // ---------------------------------------------------------------- mapping (§4.3, bio mode)
 
   /// The path for this I/O, or null (the caller checks whether the group still needs pg_init).
-  path_type* pick(std::uint64_t nr_bytes) noexcept {
+  path_type* pick(std::uint64_t nr_bytes, channel_state* ch) noexcept {
     path_type* p = current_pgpath_.load(std::memory_order_acquire);
     if (!p || !test_checked(queue_io))
-      p = choose_pgpath(nr_bytes);
+      p = choose_pgpath(nr_bytes, ch);
     return p;
   }
 
@@ -694,8 +736,8 @@ private:
     return test(queue_if_no_path_flag);
   }
 
-  disposition map_request(io_type& io) noexcept {
-    path_type* p = pick(io.nr_bytes);
+  disposition map_request(io_type& io, channel_state* ch) noexcept {
+    path_type* p = pick(io.nr_bytes, ch);
     if (!p) {
       if (must_push_back_request())
         return disposition::delay_requeue;
@@ -706,13 +748,13 @@ private:
       pg_init_all_paths();
       return disposition::delay_requeue;
     }
-    dispatch(io, *p);
+    dispatch(io, *p, ch);
     return disposition::dispatched;
   }
 
   /// One bio-mode mapping: a new I/O, or held I/O the worker reissues.
-  disposition map_bio(io_type& io) noexcept {
-    path_type* p = pick(io.nr_bytes);
+  disposition map_bio(io_type& io, channel_state* ch) noexcept {
+    path_type* p = pick(io.nr_bytes, ch);
     if (!p) {
       bool held = false, kick = false;
       {
@@ -741,7 +783,7 @@ private:
       pg_init_all_paths();
       return disposition::queued;
     }
-    dispatch(io, *p);
+    dispatch(io, *p, ch);
     return disposition::dispatched;
   }
 
@@ -756,16 +798,31 @@ private:
       exec_.post(worker_work_, 0);
   }
 
-  void dispatch(io_type& io, path_type& p) noexcept {
+  void dispatch(io_type& io, path_type& p, channel_state* ch) noexcept {
+    group_type& g = *group_of(p);
     io.path_ = &p;
-    io.start_ns = selector_now(*group_of(p));
-    group_of(p)->selector().start_io(p.index(), io.nr_bytes);
+    io.start_ns = selector_now(g);
+    if (ch) {
+      channel_state& c = ch[g.number() - 1];
+      io.channel_ = &c;
+      g.selector().start_io(c, p.index(), io.nr_bytes);
+    } else {
+      io.channel_ = nullptr;
+      g.selector().start_io(p.index(), io.nr_bytes);
+    }
     backend_.submit(p.handle(), io);
   }
 
+  /// The accounting goes back to the channel that dispatched the I/O, from whichever thread.
   void end_io(path_type* p, io_type& io) noexcept {
-    if (p)
-      group_of(*p)->selector().end_io(p->index(), io.nr_bytes, io.start_ns, selector_now(*group_of(*p)));
+    if (!p)
+      return;
+    group_type& g = *group_of(*p);
+    if (auto* c = static_cast<channel_state*>(io.channel_))
+      g.selector().end_io(*c, p->index(), io.nr_bytes, io.start_ns, selector_now(g));
+    else
+      g.selector().end_io(p->index(), io.nr_bytes, io.start_ns, selector_now(g));
+    io.channel_ = nullptr;
   }
 
   disposition retry_request(io_type& io, blk_status status) noexcept {
@@ -806,7 +863,7 @@ private:
       batch.append(queued_);
     }
     while (io_context* io = batch.pop_front())
-      (void)map_bio(static_cast<io_type&>(*io));
+      (void)map_bio(static_cast<io_type&>(*io), nullptr);
   }
 
   /// Re-drive held or requeued I/O after a state change (the kernel's process_queued_io_list).

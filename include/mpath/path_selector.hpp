@@ -56,4 +56,28 @@ concept AccountingSelector = PathSelector<S> && requires(S& s, path_index p, std
   noexcept; // (path, bytes, start_ns, now_ns)
 };
 
+/// Selectors with per-channel state (one channel per submitting thread, `multipath::channel`):
+/// selecting and accounting through a channel writes nothing that another channel writes.
+///
+/// - `attach` readies a channel's state (it may allocate) and `detach` forgets it; the state
+///   stays at one address in between, and is detached with none of its I/O in flight.
+/// - `select(c, ...)` runs on one thread at a time per channel, concurrently with other channels,
+///   the channel-less `select` and path changes; it never returns a path whose `fail_path`
+///   happened before it started. One channel doing all the I/O selects as the channel-less one.
+/// - `start_io(c, ...)` follows a `select(c, ...)` that chose the path; the matching
+///   `end_io(c, ...)` may run on any thread.
+template <class S>
+concept ChannelSelector = PathSelector<S> &&
+    requires(S& s, typename S::channel_state& c, path_index p, std::uint64_t n) {
+  s.attach(c);
+  { s.detach(c) }
+  noexcept;
+  { s.select(c, n, n) }
+  noexcept->std::same_as<path_index>;
+  { s.start_io(c, p, n) }
+  noexcept;
+  { s.end_io(c, p, n, n, n) }
+  noexcept; // (channel, path, bytes, start_ns, now_ns)
+};
+
 } // namespace mpath::inline v0

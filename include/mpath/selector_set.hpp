@@ -66,6 +66,19 @@ template <class Set, SelectorSync Sync> using rebind_selectors_t = typename deta
 
 template <class Set> class any_selector;
 
+namespace detail {
+/// Where a selector without channels keeps a channel's state: nowhere (distinct per selector, so
+/// a variant of them has no repeated alternative).
+template <class S> struct no_channel_state {};
+template <class S> constexpr auto channel_state_of() noexcept {
+  if constexpr (ChannelSelector<S>)
+    return std::type_identity<typename S::channel_state>{};
+  else
+    return std::type_identity<no_channel_state<S>>{};
+}
+template <class S> using channel_state_t = typename decltype(channel_state_of<S>())::type;
+} // namespace detail
+
 /// One selector out of a set, chosen by name at run time. It satisfies PathSelector itself except
 /// for being named at run time, so a priority group can hold it like any selector.
 template <PathSelector... Ss> class any_selector<selector_set<Ss...>> {
@@ -126,6 +139,46 @@ public:
     visit([&](const auto& s) { s.path_status(p, type, out); });
   }
 
+  // ---- channels (ChannelSelector); a selector without them is used through its own select
+
+  /// A channel's state in whichever selector this is. Stays at one address while attached.
+  using channel_state = std::variant<detail::channel_state_t<Ss>...>;
+
+  void attach(channel_state& c) { attach_at<0>(c); }
+  void detach(channel_state& c) noexcept {
+    with_channel(c, [](auto& s, auto& slot) noexcept {
+      if constexpr (ChannelSelector<std::remove_cvref_t<decltype(s)>>)
+        s.detach(slot);
+    });
+  }
+  path_index select(channel_state& c, std::uint64_t nr_bytes, std::uint64_t now_ns) noexcept {
+    return with_channel(c, [&](auto& s, auto& slot) noexcept {
+      if constexpr (ChannelSelector<std::remove_cvref_t<decltype(s)>>)
+        return s.select(slot, nr_bytes, now_ns);
+      else
+        return s.select(nr_bytes, now_ns);
+    });
+  }
+  void start_io(channel_state& c, path_index p, std::uint64_t nr_bytes) noexcept {
+    with_channel(c, [&](auto& s, auto& slot) noexcept {
+      using S = std::remove_cvref_t<decltype(s)>;
+      if constexpr (ChannelSelector<S>)
+        s.start_io(slot, p, nr_bytes);
+      else if constexpr (AccountingSelector<S>)
+        s.start_io(p, nr_bytes);
+    });
+  }
+  void end_io(channel_state& c, path_index p, std::uint64_t nr_bytes, std::uint64_t start_ns,
+              std::uint64_t now_ns) noexcept {
+    with_channel(c, [&](auto& s, auto& slot) noexcept {
+      using S = std::remove_cvref_t<decltype(s)>;
+      if constexpr (ChannelSelector<S>)
+        s.end_io(slot, p, nr_bytes, start_ns, now_ns);
+      else if constexpr (AccountingSelector<S>)
+        s.end_io(p, nr_bytes, start_ns, now_ns);
+    });
+  }
+
   /// The concrete selector, for tests and diagnostics.
   template <class S> S* get_if() noexcept { return std::get_if<S>(&v_); }
   template <class S> const S* get_if() const noexcept { return std::get_if<S>(&v_); }
@@ -140,6 +193,25 @@ private:
     } else {
       return false;
     }
+  }
+
+  template <std::size_t I> void attach_at(channel_state& c) {
+    if constexpr (I < sizeof...(Ss)) {
+      if (v_.index() != I)
+        return attach_at<I + 1>(c);
+      auto& slot = c.template emplace<I>();
+      if constexpr (ChannelSelector<std::variant_alternative_t<I, std::variant<Ss...>>>)
+        std::get<I>(v_).attach(slot);
+    }
+  }
+
+  /// `f(selector, its slot in c)`; c was attached to this selector, so their indices match.
+  template <std::size_t I = 0, class F> decltype(auto) with_channel(channel_state& c, F&& f) noexcept {
+    if constexpr (I + 1 < sizeof...(Ss)) {
+      if (v_.index() != I)
+        return with_channel<I + 1>(c, std::forward<F>(f));
+    }
+    return f(*std::get_if<I>(&v_), *std::get_if<I>(&c));
   }
 
   template <class F> decltype(auto) visit(F&& f) { return std::visit(std::forward<F>(f), v_); }

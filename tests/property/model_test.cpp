@@ -21,6 +21,18 @@ TEST_CASE("model: the engine behaves as the reference model on random tables and
   });
 }
 
+TEST_CASE("model: an engine used through one channel behaves as the reference model") {
+  // One submitting thread with its own channel must see the kernel's choices exactly (issue 11).
+  // Request mode only: in bio mode the engine reissues held I/O itself, from its worker, through
+  // the selectors' own state (a second channel, as it were).
+  MP_RC_CHECK_N("engine through a channel == model", 150, [] {
+    auto table = *rc::gen::suchThat(mt::gen_table(), [](const mt::generated_table& t) { return !t.model.bio; });
+    mt::model_check<> check;
+    check.through_channel = true;
+    mt::check_against_model(table, check);
+  });
+}
+
 TEST_CASE("model: a request-mode table with a hardware handler and retries") {
   MP_RC_CHECK_N("handler, retries, two groups", 50, [] {
     mt::check_against_model(mt::fixed_table("3 queue_if_no_path pg_init_retries 2 1 alua 2 1 round-robin 0 2 1 8:16 1 "

@@ -23,6 +23,7 @@
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <string>
@@ -158,6 +159,15 @@ void run_random_stress(bool bio, unsigned seed) {
       requeued.push(&io);
   };
 
+  // Every submitter but the last has its own channel (issue 11), the last submits without one;
+  // they outlive every thread, so no channel goes with I/O in flight.
+  std::vector<std::unique_ptr<engine_type::channel>> channels;
+  for (int s = 0; s + 1 < submitters; ++s)
+    channels.push_back(std::make_unique<engine_type::channel>(engine));
+  auto submit = [&](int s, rio& io) {
+    return std::size_t(s) < channels.size() ? engine.submit(io, *channels[std::size_t(s)]) : engine.submit(io);
+  };
+
   std::vector<std::thread> threads;
   for (int s = 0; s < submitters; ++s)
     threads.emplace_back([&, s] {
@@ -165,9 +175,9 @@ void run_random_stress(bool bio, unsigned seed) {
         while (ops_done.load() < std::int64_t(i) * control_ops / per_submitter && !give_up.load())
           std::this_thread::yield();
         rio& io = ios[std::size_t(s * per_submitter + i)];
-        handle(io, engine.submit(io));
+        handle(io, submit(s, io));
         if (rio* again = requeued.pop())
-          handle(*again, engine.submit(*again));
+          handle(*again, submit(s, *again));
       }
       submitters_done.fetch_add(1);
     });

@@ -3,38 +3,43 @@
 // relative throughput, promise the shortest service time for the incoming I/O.
 
 #include <mpath/detail/sync.hpp>
-#include <mpath/selectors/detail/path_list.hpp>
+#include <mpath/selectors/detail/channel_core.hpp>
 
 #include <atomic>
-#include <compare>
-#include <mutex>
+#include <cstdint>
+#include <vector>
 
 namespace mpath::inline v0::selectors {
 
 /// Arguments: none for the selector (ignored); per path `[repeat_count [relative_throughput]]`
 /// (defaults 1 and 1; throughput 0..100; repeat_count stored as given and honoured, product.md §5).
 ///
-/// Locking: a lock (`Sync::lock_type`) around the valid list order and the repeat state for
-/// select/fail_path/reinstate_path (the winner moves to the tail, serialised as in the kernel);
-/// the in-flight byte totals are `Sync::counter`s, one cache line per path, updated by
-/// start_io/end_io without the lock, as the kernel's atomic_t. With `threaded_sync` (the
-/// default, `service_time`) that is a spinlock (mpath::spinlock) and relaxed atomics; with
-/// `single_thread_sync` no lock (`null_lock`) and plain integers, no atomic instruction at all.
+/// Channels (`multipath::channel`, one per submitting thread): as queue-length
+/// (queue_length.hpp), with bytes. Each channel totals the bytes it put in flight on each path on
+/// lines of its own and compares paths by *its own* totals, rotating its own copy of the valid
+/// list (detail/channel_core.hpp); one channel doing all the I/O (or no channel) chooses exactly
+/// as the kernel, and with several channels the path a channel picks is off the device-wide best
+/// by at most what the other channels have in flight. INFO prints the sum over the channels.
+///
+/// Without a channel, select runs the selector's own channel under a lock (`Sync::lock_type`: a
+/// spinlock with `threaded_sync`, nothing with `single_thread_sync`); its byte totals are
+/// `Sync::counter`s.
 ///
 /// The comparison is mathematically correct 64-bit arithmetic (product.md §5): the kernel returns
 /// differences through a 32-bit int and can flip the sign for large loads; we do not.
 ///
-/// Thread safety (threaded_sync): select, fail_path, reinstate_path, start_io and end_io may run
-/// concurrently; create/add_path before any of them; the status writers at any time after
+/// Thread safety (threaded_sync): select, fail_path, reinstate_path, start_io, end_io, attach and
+/// detach may run concurrently; a channel selects from one thread at a time, and its I/O may end
+/// on any thread; create/add_path before any of them; the status writers at any time after
 /// add_path. With single_thread_sync every call must come from one thread at a time.
 template <SelectorSync Sync = threaded_sync> class basic_service_time {
-  template <class T> using counter = typename Sync::template counter<T>;
-
 public:
   using sync_type = Sync;
   using lock_type = typename Sync::lock_type;
   /// The same selector with another sync policy (rebind_selectors_t).
   template <SelectorSync S> using rebind_sync = basic_service_time<S>;
+  /// A channel's state in this selector (ChannelSelector).
+  using channel_state = detail::channel_state<Sync, std::uint64_t>;
 
   static constexpr std::string_view name = "service-time";
   static constexpr unsigned table_args = 2;
@@ -50,66 +55,61 @@ public:
     std::uint32_t throughput = 1;
     if (args.size() == 2 && (!mpath::detail::parse_u32(args[1], throughput) || throughput > max_relative_throughput))
       return einval("service-time ps: invalid relative_throughput value");
-    paths_.emplace_back(*repeat, throughput);
-    list_.add_tail(path_index(list_.size()));
+    relative_throughput_.push_back(throughput);
+    core_.add_path(*repeat);
     return {};
   }
 
   path_index select(std::uint64_t nr_bytes, std::uint64_t) noexcept {
-    std::lock_guard guard(lock_);
-    if (path_index again = repeat_.reuse(); again != no_path)
-      return again;
-    const auto& valid = list_.valid();
-    std::size_t best = valid.size();
-    for (std::size_t i = 0; i < valid.size(); ++i)
-      if (best == valid.size() || compare(valid[i], valid[best], nr_bytes) < 0)
-        best = i; // only a strictly better candidate replaces the earlier one
-    if (best == valid.size())
-      return no_path;
-    path_index p = valid[best];
-    list_.move_to_tail(best);
-    repeat_.chose(p, paths_[p].repeat_count);
-    return p;
+    return core_.select_shared(shortest{*this, core_.shared(), nr_bytes});
+  }
+  path_index select(channel_state& c, std::uint64_t nr_bytes, std::uint64_t) noexcept {
+    return core_.select(c, shortest{*this, c, nr_bytes});
   }
 
-  void fail_path(path_index p) noexcept {
-    std::lock_guard guard(lock_);
-    repeat_.forget(p);
-    list_.fail(p);
-  }
+  void fail_path(path_index p) noexcept { core_.fail_path(p); }
   int reinstate_path(path_index p) noexcept {
-    std::lock_guard guard(lock_);
-    list_.reinstate(p, /*at_head=*/false);
+    core_.reinstate_path(p); // at the tail
     return 0;
   }
 
-  void start_io(path_index p, std::uint64_t nr_bytes) noexcept {
-    paths_[p].in_flight_bytes.fetch_add(nr_bytes, std::memory_order_relaxed);
+  void attach(channel_state& c) { core_.attach(c); }
+  void detach(channel_state& c) noexcept { core_.detach(c); }
+
+  void start_io(path_index p, std::uint64_t nr_bytes) noexcept { start_io(core_.shared(), p, nr_bytes); }
+  void end_io(path_index p, std::uint64_t nr_bytes, std::uint64_t start_ns, std::uint64_t now_ns) noexcept {
+    end_io(core_.shared(), p, nr_bytes, start_ns, now_ns);
   }
-  void end_io(path_index p, std::uint64_t nr_bytes, std::uint64_t, std::uint64_t) noexcept {
-    paths_[p].in_flight_bytes.fetch_sub(nr_bytes, std::memory_order_relaxed);
+  void start_io(channel_state& c, path_index p, std::uint64_t nr_bytes) noexcept {
+    c.counter(p).fetch_add(nr_bytes, std::memory_order_relaxed);
+  }
+  void end_io(channel_state& c, path_index p, std::uint64_t nr_bytes, std::uint64_t, std::uint64_t) noexcept {
+    c.counter(p).fetch_sub(nr_bytes, std::memory_order_relaxed);
   }
 
   void group_status(std::string& out) const { mpath::detail::status_writer(out).number(0); }
   void path_status(path_index p, status_type type, std::string& out) const {
     mpath::detail::status_writer w(out);
-    const path_info& pi = paths_[p];
     if (type == status_type::info) // the kernel prints the byte count as a signed 32-bit value
-      w.signed_number(std::int32_t(std::uint32_t(pi.in_flight_bytes.load(std::memory_order_relaxed))));
+      w.signed_number(std::int32_t(std::uint32_t(in_flight_bytes(p))));
     else
-      w.number(pi.repeat_count);
-    w.number(pi.relative_throughput);
+      w.number(core_.repeat_count(p));
+    w.number(relative_throughput_[p]);
   }
 
-  std::uint64_t in_flight_bytes(path_index p) const noexcept {
-    return paths_[p].in_flight_bytes.load(std::memory_order_relaxed);
-  }
+  /// Bytes in flight on `p`, over every channel.
+  std::uint64_t in_flight_bytes(path_index p) const noexcept { return core_.sum(p); }
 
-  /// Negative when path a is the better choice for an I/O of `incoming` bytes.
+  /// Negative when path a is the better choice for an I/O of `incoming` bytes, by the device-wide
+  /// byte totals.
   int compare(path_index a, path_index b, std::uint64_t incoming) const noexcept {
-    std::uint64_t sz1 = paths_[a].in_flight_bytes.load(std::memory_order_relaxed);
-    std::uint64_t sz2 = paths_[b].in_flight_bytes.load(std::memory_order_relaxed);
-    std::uint64_t tp1 = paths_[a].relative_throughput, tp2 = paths_[b].relative_throughput;
+    return compare(a, in_flight_bytes(a), b, in_flight_bytes(b), incoming);
+  }
+
+  /// Negative when path a, with `sz1` bytes in flight, is the better choice over path b with
+  /// `sz2` for an I/O of `incoming` bytes.
+  int compare(path_index a, std::uint64_t sz1, path_index b, std::uint64_t sz2, std::uint64_t incoming) const noexcept {
+    std::uint64_t tp1 = relative_throughput_[a], tp2 = relative_throughput_[b];
     auto sign = [](auto x, auto y) { return x < y ? -1 : (x > y ? 1 : 0); };
     if (tp1 == tp2)
       return sign(sz1, sz2);
@@ -129,20 +129,27 @@ public:
   }
 
 private:
-  struct alignas(64) path_info {
-    path_info(std::uint32_t repeat, std::uint32_t throughput) : repeat_count(repeat), relative_throughput(throughput) {}
-    path_info(path_info&& o) noexcept
-        : in_flight_bytes(o.in_flight_bytes.load()), repeat_count(o.repeat_count),
-          relative_throughput(o.relative_throughput) {}
-    counter<std::uint64_t> in_flight_bytes{0};
-    std::uint32_t repeat_count;
-    std::uint32_t relative_throughput;
+  /// The first valid path with the shortest estimated service time in channel `c`.
+  struct shortest {
+    const basic_service_time& self;
+    channel_state& c;
+    std::uint64_t incoming;
+    std::size_t operator()(std::span<const path_index> valid) const noexcept {
+      std::size_t best = 0;
+      std::uint64_t best_bytes = c.counter(valid[0]).load(std::memory_order_relaxed);
+      for (std::size_t i = 1; i < valid.size(); ++i) {
+        std::uint64_t bytes = c.counter(valid[i]).load(std::memory_order_relaxed);
+        if (self.compare(valid[i], bytes, valid[best], best_bytes, incoming) < 0) { // only strictly better
+          best = i;
+          best_bytes = bytes;
+        }
+      }
+      return best;
+    }
   };
 
-  lock_type lock_;
-  detail::path_list list_;
-  detail::repeat_state repeat_;
-  std::vector<path_info> paths_;
+  std::vector<std::uint32_t> relative_throughput_;
+  detail::channel_core<Sync, std::uint64_t> core_{/*reinstate_at_head=*/false};
 };
 
 /// service-time shared by threads: a spinlock and atomic byte counters.

@@ -67,6 +67,8 @@ template <class Traits = sim_traits> struct model_check {
       after_step;
   /// Print how often each situation (all paths down, pg_init retried, ...) was reached.
   bool classify = false;
+  /// Submit every I/O through one engine channel (`multipath::channel`) instead of without one.
+  bool through_channel = false;
 };
 
 namespace detail {
@@ -191,6 +193,8 @@ void check_against_model(const generated_table& table, model_check<Traits> check
     RC_FAIL("the engine refused the table `" + table.text + "`: " + made.err().text);
   model_sut<Traits> sut;
   sut.device = std::move(*made);
+  if (check.through_channel)
+    sut.device->use_channel();
   sut.script.push_back("create " + sut.name + " " + table.text);
   auto shared = std::make_shared<const model_check<Traits>>(std::move(check));
   using command = rc::state::Command<reference_model, model_sut<Traits>>;

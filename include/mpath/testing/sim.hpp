@@ -261,6 +261,13 @@ public:
   }
 
   engine_type& engine() noexcept { return *engine_; }
+
+  /// From now on every I/O is submitted through one engine channel (`multipath::channel`), as
+  /// one submitting thread of a product would: the model must not see a difference.
+  void use_channel() {
+    if (!channel_)
+      channel_ = std::make_unique<typename engine_type::channel>(*engine_);
+  }
   sim_backend& backend() noexcept { return backend_; }
   manual_executor& executor() noexcept { return exec_; }
   scripted_handler* handler() noexcept { return engine_->hw_handler().template get_if<scripted_handler>(); }
@@ -357,7 +364,7 @@ public:
 private:
   sim_device() = default;
 
-  void submit(sim_io& io) { after_submit(io, engine_->submit(io)); }
+  void submit(sim_io& io) { after_submit(io, channel_ ? engine_->submit(io, *channel_) : engine_->submit(io)); }
 
   void after_submit(sim_io& io, disposition d) { hold_if_requeued(io, d); }
   void after_complete(sim_io& io, disposition d) { hold_if_requeued(io, d); }
@@ -394,6 +401,7 @@ private:
   manual_executor exec_;
   sim_backend backend_;
   std::unique_ptr<engine_type> engine_;
+  std::unique_ptr<typename engine_type::channel> channel_; // before the engine goes
   std::deque<sim_io> ios_;
   requeue_list<sim_io, null_lock> requeued_; ///< DM core's requeue list (single-threaded)
   std::uint64_t submitted_ = 0;

@@ -108,6 +108,8 @@ public:
     if (p == path_)
       left_ = 0;
   }
+  /// The path being repeated, or no_path.
+  path_index current() const noexcept { return left_ ? path_ : no_path; }
 
 private:
   path_index path_ = no_path;
