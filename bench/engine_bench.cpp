@@ -63,6 +63,31 @@ void BM_engine_map_complete(benchmark::State& state) {
   }
 }
 
+void make_engine(const benchmark::State& state) {
+  g_engine = new shared_engine;
+  g_engine->engine = std::move(*engine_type::create(g_engine->backend, g_engine->exec, table_for(state.range(0))));
+}
+void drop_engine(const benchmark::State&) {
+  delete g_engine;
+  g_engine = nullptr;
+}
+
+/// The same through a channel per submitting thread (multipath::channel, issue 11); the engine is
+/// made before the threads start and dropped after they all end.
+void BM_engine_map_complete_channel(benchmark::State& state) {
+  bench_io io;
+  io.nr_bytes = 4096;
+  auto ch = std::make_unique<engine_type::channel>(*g_engine->engine);
+  for (auto _ : state) {
+    auto mapped = g_engine->engine->submit(io, *ch);
+    auto done = g_engine->engine->complete(io, mpath::blk_status::ok);
+    benchmark::DoNotOptimize(mapped);
+    benchmark::DoNotOptimize(done);
+  }
+  ch.reset();
+  state.SetItemsProcessed(state.iterations());
+}
+
 /// The baseline: every map and every completion takes one device-wide mutex.
 struct baseline_device {
   std::mutex lock;
@@ -96,6 +121,15 @@ void BM_baseline_map_complete(benchmark::State& state) {
 
 BENCHMARK(BM_engine_map_complete)
     ->Name("engine/map_complete")
+    ->ArgName("selector")
+    ->DenseRange(0, 2)
+    ->Threads(1)
+    ->Threads(2)
+    ->UseRealTime();
+BENCHMARK(BM_engine_map_complete_channel)
+    ->Name("engine/map_complete.channel")
+    ->Setup(make_engine)
+    ->Teardown(drop_engine)
     ->ArgName("selector")
     ->DenseRange(0, 2)
     ->Threads(1)

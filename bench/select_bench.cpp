@@ -1,6 +1,7 @@
 // select/<selector>/paths:N/real_time/threads:T: one select + start_io + end_io cycle of a path
 // selector (the engine's per-I/O use of it; round-robin and io-affinity have no start/end), on one
-// selector shared by T threads. select/baseline is the same cycle through a deliberately simple
+// selector shared by T threads; <selector>.channel is the same through a channel per thread (the
+// engine's `multipath::channel`). select/baseline is the same cycle through a deliberately simple
 // selector: a mutex around a std::list rotation, with the counters under that mutex too (the
 // pre-2016 kernel's shape). select/floor/rmws:K is K uncontended atomic increments, the least that
 // K read-modify-writes cost on this machine: an exactly ordered, thread-safe queue-length needs 3
@@ -112,6 +113,22 @@ template <class S> void BM_select(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+/// The same cycle through a channel of the thread's own (ChannelSelector: issue 11), attached
+/// before the timed loop.
+template <class S> void BM_select_channel(benchmark::State& state) {
+  S& s = *g_selector<S>;
+  typename S::channel_state ch;
+  s.attach(ch);
+  for (auto _ : state) {
+    path_index p = s.select(ch, 4096, 0);
+    benchmark::DoNotOptimize(p);
+    s.start_io(ch, p, 4096);
+    s.end_io(ch, p, 4096, 0, 0);
+  }
+  s.detach(ch);
+  state.SetItemsProcessed(state.iterations());
+}
+
 /// K atomic increments per iteration on separate cache lines: the cost floor of K
 /// read-modify-writes.
 struct alignas(64) padded_counter {
@@ -140,6 +157,18 @@ template <class S> void register_selector(const char* name, int max_threads = 2)
   b->UseRealTime();
 }
 
+template <class S> void register_channel(const char* name) {
+  benchmark::RegisterBenchmark(name, BM_select_channel<S>)
+      ->Setup(setup<S>)
+      ->Teardown(teardown<S>)
+      ->ArgName("paths")
+      ->RangeMultiplier(2)
+      ->Range(2, 16)
+      ->Threads(1)
+      ->Threads(2)
+      ->UseRealTime();
+}
+
 template <class S> using single_thread = mpath::rebind_selector_t<S, mpath::single_thread_sync>;
 
 int register_all = [] {
@@ -151,6 +180,9 @@ int register_all = [] {
   register_selector<mpath::selectors::queue_length>("select/queue-length");
   register_selector<single_thread<mpath::selectors::queue_length>>("select/queue-length.single-thread", 1);
   register_selector<mpath::selectors::service_time>("select/service-time");
+  register_channel<mpath::selectors::round_robin>("select/round-robin.channel");
+  register_channel<mpath::selectors::queue_length>("select/queue-length.channel");
+  register_channel<mpath::selectors::service_time>("select/service-time.channel");
   register_selector<mpath::selectors::historical_service_time>("select/historical-service-time");
   register_selector<io_affinity_64>("select/io-affinity");
   register_selector<baseline_selector>("select/baseline");
