@@ -128,12 +128,13 @@ void report(benchmark::State& state, const harness& h) {
 /// Runs the benchmark's iterations in batches so the harness, not the timer, paces the I/O.
 template <class F> void run_batches(benchmark::State& state, harness& h, F&& issue_batch) {
   constexpr std::uint64_t batch = 4096;
+  std::uint64_t i = 0;
   for (auto _ : state) {
     (void)_;
     // One iteration = one I/O: every `batch` iterations run the next batch (or what is left).
-    std::uint64_t i = std::uint64_t(state.iterations());
     if (i % batch == 0)
       issue_batch(h, std::min<std::uint64_t>(batch, std::uint64_t(state.max_iterations) - i));
+    ++i;
   }
 }
 

@@ -75,10 +75,10 @@ public:
     end_io(core_.shared(), p, n, start_ns, now_ns);
   }
   void start_io(channel_state& c, path_index p, std::uint64_t) noexcept {
-    c.counter(p).fetch_add(1, std::memory_order_relaxed);
+    c.start(p, 1);
   }
   void end_io(channel_state& c, path_index p, std::uint64_t, std::uint64_t, std::uint64_t) noexcept {
-    c.counter(p).fetch_sub(1, std::memory_order_relaxed);
+    c.end(p, 1);
   }
 
   void group_status(std::string& out) const { mpath::detail::status_writer(out).number(0); }
@@ -99,9 +99,9 @@ private:
     channel_state& c;
     std::size_t operator()(std::span<const path_index> valid) const noexcept {
       std::size_t best = 0;
-      std::int64_t best_count = c.counter(valid[0]).load(std::memory_order_relaxed);
+      std::int64_t best_count = c.in_flight(valid[0]);
       for (std::size_t i = 1; i < valid.size() && best_count != 0; ++i) { // nothing beats an idle path
-        std::int64_t n = c.counter(valid[i]).load(std::memory_order_relaxed);
+        std::int64_t n = c.in_flight(valid[i]);
         if (n < best_count) {
           best = i;
           best_count = n;

@@ -81,10 +81,10 @@ public:
     end_io(core_.shared(), p, nr_bytes, start_ns, now_ns);
   }
   void start_io(channel_state& c, path_index p, std::uint64_t nr_bytes) noexcept {
-    c.counter(p).fetch_add(nr_bytes, std::memory_order_relaxed);
+    c.start(p, nr_bytes);
   }
   void end_io(channel_state& c, path_index p, std::uint64_t nr_bytes, std::uint64_t, std::uint64_t) noexcept {
-    c.counter(p).fetch_sub(nr_bytes, std::memory_order_relaxed);
+    c.end(p, nr_bytes);
   }
 
   void group_status(std::string& out) const { mpath::detail::status_writer(out).number(0); }
@@ -136,9 +136,9 @@ private:
     std::uint64_t incoming;
     std::size_t operator()(std::span<const path_index> valid) const noexcept {
       std::size_t best = 0;
-      std::uint64_t best_bytes = c.counter(valid[0]).load(std::memory_order_relaxed);
+      std::uint64_t best_bytes = c.in_flight(valid[0]);
       for (std::size_t i = 1; i < valid.size(); ++i) {
-        std::uint64_t bytes = c.counter(valid[i]).load(std::memory_order_relaxed);
+        std::uint64_t bytes = c.in_flight(valid[i]);
         if (self.compare(valid[i], bytes, valid[best], best_bytes, incoming) < 0) { // only strictly better
           best = i;
           best_bytes = bytes;
