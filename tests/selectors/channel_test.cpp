@@ -235,6 +235,14 @@ TEST_CASE("channels: over equal paths two queue-length channels keep the device 
   CHECK(info(s, 1) == "11 ");
   CHECK(info(s, 2) == "9 ");
   CHECK(info(s, 3) == "9 ");
+  // A channel goes with none of its I/O in flight (ChannelSelector).
+  for (path_index p = 0; p < 4; ++p) {
+    for (int i = 0; i < (p < 2 ? 8 : 7); ++i)
+      s.end_io(a, p, 4096, 0, 0);
+    for (int i = 0; i < (p < 2 ? 3 : 2); ++i)
+      s.end_io(b, p, 4096, 0, 0);
+    CHECK(s.in_flight(p) == 0);
+  }
   s.detach(a);
   s.detach(b);
 }

@@ -257,7 +257,6 @@ public:
     attach(shared_);
   }
   std::uint32_t repeat_count(path_index p) const noexcept { return repeat_count_[p]; }
-  std::size_t size() const noexcept { return changes_.size(); }
   void attach(state& s) {
     std::lock_guard guard(lock_);
     s.view.init(changes_);
