@@ -36,10 +36,9 @@ def load(path):
         if not m:
             continue
         label = m.group(1).replace("/paths:4", "").replace("select/", "").replace("engine/", "")
-        label = label.replace("map_complete/selector:0", "rr").replace("map_complete/selector:1", "ql")
-        label = label.replace("map_complete/selector:2", "st").replace("map_complete.channel/selector:0", "rr.channel")
-        label = label.replace("map_complete.channel/selector:1", "ql.channel")
-        label = label.replace("map_complete.channel/selector:2", "st.channel")
+        for i, short in enumerate(("rr", "ql", "st", "hst")):
+            label = label.replace(f"map_complete/selector:{i}", short)
+            label = label.replace(f"map_complete.channel/selector:{i}", f"{short}.channel")
         out.setdefault(label, {})[int(m.group(2))] = b["items_per_second"] / 1e6
     return out, data.get("context", {})
 

@@ -119,11 +119,13 @@ template <class S> void BM_select_channel(benchmark::State& state) {
   S& s = *g_selector<S>;
   typename S::channel_state ch;
   s.attach(ch);
+  std::uint64_t now = 1'000'000;
   for (auto _ : state) {
-    path_index p = s.select(ch, 4096, 0);
+    path_index p = s.select(ch, 4096, now);
     benchmark::DoNotOptimize(p);
     s.start_io(ch, p, 4096);
-    s.end_io(ch, p, 4096, 0, 0);
+    now += 1000;
+    s.end_io(ch, p, 4096, now - 1000, now);
   }
   s.detach(ch);
   state.SetItemsProcessed(state.iterations());
@@ -184,6 +186,7 @@ int register_all = [] {
   register_channel<mpath::selectors::queue_length>("select/queue-length.channel");
   register_channel<mpath::selectors::service_time>("select/service-time.channel");
   register_selector<mpath::selectors::historical_service_time>("select/historical-service-time");
+  register_channel<mpath::selectors::historical_service_time>("select/historical-service-time.channel");
   register_selector<io_affinity_64>("select/io-affinity");
   register_selector<baseline_selector>("select/baseline");
   benchmark::RegisterBenchmark("select/floor", BM_floor)->ArgName("rmws")->Arg(1)->Arg(3)->UseRealTime();

@@ -155,7 +155,7 @@ static_assert(!mpath::ChannelSelector<channel_without_end_io>);
 static_assert(mpath::ChannelSelector<mpath::selectors::round_robin>);
 static_assert(mpath::ChannelSelector<mpath::selectors::queue_length>);
 static_assert(mpath::ChannelSelector<mpath::selectors::service_time>);
-static_assert(!mpath::ChannelSelector<mpath::selectors::historical_service_time>);
+static_assert(mpath::ChannelSelector<mpath::selectors::historical_service_time>);
 
 // =============================================================================== Path
 

@@ -5,7 +5,7 @@
 // paths now and then in case they got better.
 
 #include <mpath/detail/sync.hpp>
-#include <mpath/selectors/detail/path_list.hpp>
+#include <mpath/selectors/detail/channel_core.hpp>
 
 #include <array>
 #include <atomic>
@@ -28,34 +28,46 @@ namespace mpath::inline v0::selectors {
 /// clock (`uses_clock`), nanoseconds from any fixed origin; start_ns is the same clock's reading
 /// when the I/O was dispatched. A simulation therefore runs on virtual time.
 ///
-/// Locking, two levels as in the kernel, but without its per-compare lock round trips:
-/// - a selector lock around the valid list order and the valid-path count (select,
-///   fail_path, reinstate_path): the comparison below is not a total order, so the result depends
-///   on the list order, and moving the winner to the tail must be serialised to stay exact;
-/// - per path a lock taken by start_io/end_io (the moving average needs the previous
-///   completion time, so an end_io is a read-modify-write of four fields), plus a sequence
-///   counter so that select reads a consistent (estimate, outstanding, stale_after) triple of
-///   every path without taking the path locks (the kernel takes each path's lock twice per
-///   comparison). Per I/O that is three atomic exchanges: selector lock, path lock in start_io,
-///   path lock in end_io.
+/// Channels (`multipath::channel`, one per submitting thread): each channel keeps, per path and
+/// on a cache line of its own, its own outstanding count and its own estimate, learnt from the
+/// service times of *its own* completions, and rotates its own copy of the valid list
+/// (detail/channel_core.hpp). So a channel selects exactly as a kernel selector would that saw
+/// every path change and only this channel's I/O (tests/selectors/channel_test.cpp checks this
+/// step by step); one channel doing all the I/O, or no channel at all, is the kernel's selector.
+/// With several channels each estimate is drawn from fewer samples of the same path, and a path's
+/// outstanding count in a channel leaves out the other channels' I/O, as in queue-length. INFO
+/// prints the outstanding I/O summed over the channels and the estimate and stale time of the
+/// channel that last completed I/O on the path.
 ///
-/// Both locks are `Sync::lock_type` and the fields read without them (the triple, the sequence
-/// counter, the valid-path count) `Sync::counter`s. With `threaded_sync` (the default,
-/// `historical_service_time`) those are spinlocks (mpath::spinlock) and atomics, as above; with
-/// `single_thread_sync` they are `null_lock` and plain integers (the sequence counter is then a
-/// plain number that a reader always finds even), so an I/O costs no atomic instruction.
+/// Locking: the selector lock (`Sync::lock_type`) guards path changes and the channel list; a
+/// channel's select takes it only when a path changed since its last select. A channel's record
+/// of a path has a lock of its own for end_io (the moving average needs the previous completion
+/// time, so an end_io is a read-modify-write of four fields, and completions may come from any
+/// thread) and a sequence counter, so that select reads a consistent (estimate, outstanding,
+/// stale_after) triple without taking it. Per I/O through a channel that is one uncontended
+/// exchange on the channel's own line. Without a channel, select runs the selector's own channel
+/// under the selector lock.
 ///
-/// Thread safety (threaded_sync): select, fail_path, reinstate_path, start_io and end_io may run
-/// concurrently; create/add_path before any of them; the status writers at any time after
+/// With `threaded_sync` (the default, `historical_service_time`) the locks are spinlocks
+/// (mpath::spinlock) and the counters atomics; with `single_thread_sync` they are `null_lock` and
+/// plain integers (the sequence counter is then a plain number that a reader always finds even),
+/// so an I/O costs no atomic instruction.
+///
+/// Thread safety (threaded_sync): select, fail_path, reinstate_path, start_io, end_io, attach and
+/// detach may run concurrently; a channel selects from one thread at a time, and its I/O may end
+/// on any thread; create/add_path before any of them; the status writers at any time after
 /// add_path. With single_thread_sync every call must come from one thread at a time.
 template <SelectorSync Sync = threaded_sync> class basic_historical_service_time {
   template <class T> using counter = typename Sync::template counter<T>;
+  struct path_record;
 
 public:
   using sync_type = Sync;
   using lock_type = typename Sync::lock_type;
   /// The same selector with another sync policy (rebind_selectors_t).
   template <SelectorSync S> using rebind_sync = basic_historical_service_time<S>;
+  /// A channel's state in this selector (ChannelSelector).
+  using channel_state = detail::channel_state<Sync, path_record>;
 
   static constexpr std::string_view name = "historical-service-time";
   static constexpr unsigned table_args = 1;
@@ -87,70 +99,51 @@ public:
     auto repeat = detail::read_repeat_count(args, 1, "historical-service-time ps");
     if (!repeat)
       return std::move(repeat).err();
-    paths_.emplace_back(*repeat);
-    std::lock_guard guard(lock_);
-    list_.add_tail(path_index(list_.size()));
-    valid_count_.store(std::uint32_t(list_.valid_count()), std::memory_order_relaxed);
+    repeat_counts_.push_back(*repeat);
+    core_.add_path(0); // stored, not honoured (above)
     return {};
   }
 
   path_index select(std::uint64_t, std::uint64_t now_ns) noexcept {
-    std::lock_guard guard(lock_);
-    auto valid = list_.valid();
-    if (valid.empty())
-      return no_path;
-    std::size_t best = 0;
-    snapshot best_snap = paths_[valid[0]].read();
-    for (std::size_t i = 1; i < valid.size(); ++i) {
-      snapshot cand = paths_[valid[i]].read();
-      if (compare(cand, best_snap, now_ns) < 0) {
-        best = i;
-        best_snap = cand;
-      }
-    }
-    path_index p = valid[best];
-    list_.move_to_tail(best); // the least preferred on the next tie
-    return p;
+    return core_.select_shared(least_expected{*this, core_.shared(), now_ns});
+  }
+  path_index select(channel_state& c, std::uint64_t, std::uint64_t now_ns) noexcept {
+    return core_.select(c, least_expected{*this, c, now_ns});
   }
 
-  void fail_path(path_index p) noexcept {
-    std::lock_guard guard(lock_);
-    list_.fail(p);
-    valid_count_.store(std::uint32_t(list_.valid_count()), std::memory_order_relaxed);
-  }
+  void fail_path(path_index p) noexcept { core_.fail_path(p); }
   int reinstate_path(path_index p) noexcept {
-    std::lock_guard guard(lock_);
-    list_.reinstate(p, /*at_head=*/false);
-    valid_count_.store(std::uint32_t(list_.valid_count()), std::memory_order_relaxed);
+    core_.reinstate_path(p); // at the tail
     return 0;
   }
 
-  void start_io(path_index p, std::uint64_t) noexcept {
-    path_info& pi = paths_[p];
-    std::lock_guard guard(pi.lock);
-    pi.begin_write();
-    pi.outstanding.store(pi.outstanding.load(std::memory_order_relaxed) + 1, std::memory_order_release);
-    pi.end_write();
-  }
+  void attach(channel_state& c) { core_.attach(c); }
+  void detach(channel_state& c) noexcept { core_.detach(c); }
 
-  void end_io(path_index p, std::uint64_t, std::uint64_t start_ns, std::uint64_t now_ns) noexcept {
-    path_info& pi = paths_[p];
-    std::lock_guard guard(pi.lock);
+  void start_io(path_index p, std::uint64_t n) noexcept { start_io(core_.shared(), p, n); }
+  void end_io(path_index p, std::uint64_t n, std::uint64_t start_ns, std::uint64_t now_ns) noexcept {
+    end_io(core_.shared(), p, n, start_ns, now_ns);
+  }
+  void start_io(channel_state& c, path_index p, std::uint64_t) noexcept { c.start(p, std::uint64_t{1}); }
+
+  void end_io(channel_state& c, path_index p, std::uint64_t, std::uint64_t start_ns, std::uint64_t now_ns) noexcept {
+    path_record& r = c.entry(p);
+    std::lock_guard guard(r.lock);
     // If an earlier I/O on this path finished after this one was issued, pretend they ran one
     // after the other: this one's service started at that completion.
-    if (std::int64_t(start_ns - pi.last_finish) < 0)
-      start_ns = pi.last_finish;
-    pi.last_finish = now_ns;
+    std::uint64_t last = r.last_finish.load(std::memory_order_relaxed);
+    if (std::int64_t(start_ns - last) < 0)
+      start_ns = last;
     std::uint64_t st = std::int64_t(now_ns - start_ns) < 0 ? 0 : now_ns - start_ns;
     std::uint64_t sample = st > (fixed_max >> fixed_shift) ? fixed_max : st << fixed_shift; // min(st·1.0, max)
-    std::uint64_t hst = ema(pi.hst.load(std::memory_order_relaxed), sample, weight(st));
-    std::uint64_t stale =
-        pi.last_finish + std::uint64_t(valid_count_.load(std::memory_order_relaxed)) * (hst >> fixed_shift);
-    pi.begin_write();
-    pi.outstanding.store(pi.outstanding.load(std::memory_order_relaxed) - 1, std::memory_order_release);
-    pi.hst.store(hst, std::memory_order_release);
-    pi.stale_after.store(stale, std::memory_order_release);
-    pi.end_write();
+    std::uint64_t hst = ema(r.hst.load(std::memory_order_relaxed), sample, weight(st));
+    std::uint64_t stale = now_ns + std::uint64_t(core_.valid_count()) * (hst >> fixed_shift);
+    r.begin_write();
+    r.ended.store(r.ended.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    r.hst.store(hst, std::memory_order_release);
+    r.stale_after.store(stale, std::memory_order_release);
+    r.last_finish.store(now_ns, std::memory_order_release);
+    r.end_write();
   }
 
   /// `2 <base_weight> <threshold_multiplier> ` (weights[0] is the base weight).
@@ -164,8 +157,8 @@ public:
       w.number(0);
       return;
     }
-    snapshot s = paths_[p].read();
-    w.number(s.hst).number(s.outstanding).number(s.stale_after);
+    snapshot s = latest(p);
+    w.number(s.hst).number(core_.sum(p)).number(s.stale_after);
   }
 
   // ---- diagnostics and tests
@@ -177,10 +170,12 @@ public:
     std::uint64_t bucket = st_ns >> bucket_shift;
     return weights_[bucket < weight_count ? bucket : weight_count - 1];
   }
-  std::uint64_t estimate(path_index p) const noexcept { return paths_[p].read().hst; }
-  std::uint64_t outstanding(path_index p) const noexcept { return paths_[p].read().outstanding; }
-  std::uint64_t stale_after(path_index p) const noexcept { return paths_[p].read().stale_after; }
-  std::uint32_t repeat_count(path_index p) const noexcept { return paths_[p].repeat_count; }
+  /// The estimate and stale time INFO prints: those of the channel that last completed I/O on `p`.
+  std::uint64_t estimate(path_index p) const noexcept { return latest(p).hst; }
+  std::uint64_t stale_after(path_index p) const noexcept { return latest(p).stale_after; }
+  /// I/O outstanding on `p`, over every channel.
+  std::uint64_t outstanding(path_index p) const noexcept { return core_.sum(p); }
+  std::uint32_t repeat_count(path_index p) const noexcept { return repeat_counts_[p]; }
 
   /// x^n in fixed point by squaring, each product rounded to nearest (x, result < 1.0 here).
   static constexpr std::uint64_t fixed_power(std::uint64_t x, unsigned n) noexcept {
@@ -203,24 +198,30 @@ public:
 
 private:
   struct snapshot {
-    std::uint64_t hst, outstanding, stale_after;
+    std::uint64_t hst, outstanding, stale_after, last_finish;
   };
 
-  struct alignas(64) path_info {
-    explicit path_info(std::uint32_t repeat) : repeat_count(repeat) {}
-    // Only moved while paths are added, before any I/O.
-    path_info(path_info&& o) noexcept
-        : hst(o.hst.load()), outstanding(o.outstanding.load()), stale_after(o.stale_after.load()),
-          last_finish(o.last_finish), repeat_count(o.repeat_count) {}
+  /// One path in one channel: its outstanding count as io_counts, and its estimate.
+  struct alignas(64) path_record {
+    std::uint64_t in_flight() const noexcept {
+      return started.load(std::memory_order_relaxed) - ended.load(std::memory_order_relaxed);
+    }
+    void start(std::uint64_t n, bool many_starters) noexcept {
+      if (many_starters)
+        started.fetch_add(n, std::memory_order_relaxed);
+      else
+        started.store(started.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
 
-    /// A consistent triple without the lock (a sequence lock read). Acquire loads keep the
+    /// A consistent record without the lock (a sequence lock read). Acquire loads keep the
     /// second look at `seq` after the fields (no fences: TSan does not model them; on x86 these
     /// are plain loads anyway).
     snapshot read() const noexcept {
       for (;;) {
         std::uint32_t before = seq.load(std::memory_order_acquire);
-        snapshot s{hst.load(std::memory_order_acquire), outstanding.load(std::memory_order_acquire),
-                   stale_after.load(std::memory_order_acquire)};
+        std::uint64_t started_now = started.load(std::memory_order_acquire);
+        snapshot s{hst.load(std::memory_order_acquire), started_now - ended.load(std::memory_order_acquire),
+                   stale_after.load(std::memory_order_acquire), last_finish.load(std::memory_order_acquire)};
         if ((before & 1) == 0 && seq.load(std::memory_order_relaxed) == before)
           return s;
       }
@@ -230,14 +231,46 @@ private:
     void begin_write() noexcept { seq.store(seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
     void end_write() noexcept { seq.store(seq.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
 
-    lock_type lock;                        // writers: start_io, end_io
-    counter<std::uint32_t> seq{0};         // odd while a writer changes the fields below
-    counter<std::uint64_t> hst{fixed_one}; // estimate, ns × 1024 (starts at 1 ns)
-    counter<std::uint64_t> outstanding{0};
+    counter<std::uint64_t> started{0};     ///< the channel's thread (any thread: the shared one)
+    counter<std::uint64_t> ended{0};       ///< end_io, under `lock`
+    lock_type lock;                        ///< end_io
+    counter<std::uint32_t> seq{0};         ///< odd while end_io changes the fields below
+    counter<std::uint64_t> hst{fixed_one}; ///< estimate, ns × 1024 (starts at 1 ns)
     counter<std::uint64_t> stale_after{0};
-    std::uint64_t last_finish = 0; // under `lock`
-    std::uint32_t repeat_count;    // immutable
+    counter<std::uint64_t> last_finish{0};
   };
+
+  /// The first valid path with the least expected service time in channel `c` (compare below).
+  struct least_expected {
+    const basic_historical_service_time& self;
+    const channel_state& c;
+    std::uint64_t now;
+    std::size_t operator()(std::span<const path_index> valid) const noexcept {
+      std::size_t best = 0;
+      snapshot best_snap = c.entry(valid[0]).read();
+      for (std::size_t i = 1; i < valid.size(); ++i) {
+        snapshot cand = c.entry(valid[i]).read();
+        if (self.compare(cand, best_snap, now) < 0) {
+          best = i;
+          best_snap = cand;
+        }
+      }
+      return best;
+    }
+  };
+
+  /// The record of the channel that last completed I/O on `p` (status only).
+  snapshot latest(path_index p) const noexcept {
+    snapshot best{fixed_one, 0, 0, 0};
+    bool found = false;
+    core_.for_each_channel([&](const channel_state& c) {
+      snapshot s = c.entry(p).read();
+      if (!found || std::int64_t(s.last_finish - best.last_finish) > 0)
+        best = s;
+      found = true;
+    });
+    return best;
+  }
 
   using weight_table = std::array<std::uint32_t, weight_count>;
 
@@ -285,13 +318,11 @@ private:
 
   weight_table weights_ = make_weights(default_base_weight);
   std::uint32_t threshold_multiplier_ = 0;
-  lock_type lock_;                        // select, fail_path, reinstate_path
-  detail::path_list list_;                // under lock_
-  counter<std::uint32_t> valid_count_{0}; // written under lock_, read by end_io
-  std::vector<path_info> paths_;
+  std::vector<std::uint32_t> repeat_counts_;
+  detail::channel_core<Sync, path_record> core_{/*reinstate_at_head=*/false};
 };
 
-/// historical-service-time shared by threads: spinlocks, atomics and a sequence lock.
+/// historical-service-time shared by threads: spinlocks, atomics and sequence locks.
 using historical_service_time = basic_historical_service_time<>;
 
 } // namespace mpath::inline v0::selectors

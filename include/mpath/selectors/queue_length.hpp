@@ -40,7 +40,7 @@ public:
   /// The same selector with another sync policy (rebind_selectors_t).
   template <SelectorSync S> using rebind_sync = basic_queue_length<S>;
   /// A channel's state in this selector (ChannelSelector).
-  using channel_state = detail::channel_state<Sync, std::int64_t>;
+  using channel_state = detail::channel_state<Sync, detail::io_counts<Sync, std::int64_t>>;
 
   static constexpr std::string_view name = "queue-length";
   static constexpr unsigned table_args = 1;
@@ -74,12 +74,8 @@ public:
   void end_io(path_index p, std::uint64_t n, std::uint64_t start_ns, std::uint64_t now_ns) noexcept {
     end_io(core_.shared(), p, n, start_ns, now_ns);
   }
-  void start_io(channel_state& c, path_index p, std::uint64_t) noexcept {
-    c.start(p, 1);
-  }
-  void end_io(channel_state& c, path_index p, std::uint64_t, std::uint64_t, std::uint64_t) noexcept {
-    c.end(p, 1);
-  }
+  void start_io(channel_state& c, path_index p, std::uint64_t) noexcept { c.start(p, 1); }
+  void end_io(channel_state& c, path_index p, std::uint64_t, std::uint64_t, std::uint64_t) noexcept { c.end(p, 1); }
 
   void group_status(std::string& out) const { mpath::detail::status_writer(out).number(0); }
   void path_status(path_index p, status_type type, std::string& out) const {
@@ -111,7 +107,7 @@ private:
     }
   };
 
-  detail::channel_core<Sync, std::int64_t> core_{/*reinstate_at_head=*/false};
+  detail::channel_core<Sync, detail::io_counts<Sync, std::int64_t>> core_{/*reinstate_at_head=*/false};
 };
 
 /// queue-length shared by threads: a spinlock and atomic counters.

@@ -39,7 +39,7 @@ public:
   /// The same selector with another sync policy (rebind_selectors_t).
   template <SelectorSync S> using rebind_sync = basic_service_time<S>;
   /// A channel's state in this selector (ChannelSelector).
-  using channel_state = detail::channel_state<Sync, std::uint64_t>;
+  using channel_state = detail::channel_state<Sync, detail::io_counts<Sync, std::uint64_t>>;
 
   static constexpr std::string_view name = "service-time";
   static constexpr unsigned table_args = 2;
@@ -80,9 +80,7 @@ public:
   void end_io(path_index p, std::uint64_t nr_bytes, std::uint64_t start_ns, std::uint64_t now_ns) noexcept {
     end_io(core_.shared(), p, nr_bytes, start_ns, now_ns);
   }
-  void start_io(channel_state& c, path_index p, std::uint64_t nr_bytes) noexcept {
-    c.start(p, nr_bytes);
-  }
+  void start_io(channel_state& c, path_index p, std::uint64_t nr_bytes) noexcept { c.start(p, nr_bytes); }
   void end_io(channel_state& c, path_index p, std::uint64_t nr_bytes, std::uint64_t, std::uint64_t) noexcept {
     c.end(p, nr_bytes);
   }
@@ -149,7 +147,7 @@ private:
   };
 
   std::vector<std::uint32_t> relative_throughput_;
-  detail::channel_core<Sync, std::uint64_t> core_{/*reinstate_at_head=*/false};
+  detail::channel_core<Sync, detail::io_counts<Sync, std::uint64_t>> core_{/*reinstate_at_head=*/false};
 };
 
 /// service-time shared by threads: a spinlock and atomic byte counters.

@@ -1,6 +1,6 @@
 #pragma once
 // Per-channel selection state for the list-based selectors (round-robin, queue-length,
-// service-time): what lets two submitting threads select without writing a shared cache line.
+// service-time, historical-service-time): what lets two submitting threads select without writing a shared cache line.
 //
 // The kernel keeps one valid list per selector and rotates it on every I/O under a spinlock, so
 // every I/O writes the same line from every CPU. Here each channel (one per submitting thread,
@@ -171,12 +171,34 @@ private:
   std::uint64_t seen_ = 0;
 };
 
-/// One channel's state in one selector: its view, its counters (`T` per path: in-flight I/Os or
-/// bytes; none when `T` is void) and its link in the selector's list of channels, which the status
-/// sums walk under the selector lock.
-template <class Sync, class T> class alignas(64) channel_state {
-public:
+/// A path's in-flight work (I/Os or bytes) in one channel, as what was started less what ended:
+/// the channel's thread is the only one to start I/O on its own channel, so a start is a plain
+/// store; completions may come from any thread.
+template <class Sync, class T> struct io_counts {
   using counter_type = typename Sync::template counter<T>;
+
+  T in_flight() const noexcept {
+    return T(started.load(std::memory_order_relaxed) - ended.load(std::memory_order_relaxed));
+  }
+  /// `many_starters`: the selector's own channel, which every thread starts I/O on.
+  void start(T n, bool many_starters) noexcept {
+    if (many_starters)
+      started.fetch_add(n, std::memory_order_relaxed);
+    else
+      started.store(T(started.load(std::memory_order_relaxed) + n), std::memory_order_relaxed);
+  }
+  void end(T n) noexcept { ended.fetch_add(n, std::memory_order_relaxed); }
+
+  counter_type started{}; ///< written by the channel's thread only (not so for the shared one)
+  counter_type ended{};   ///< written by whichever thread completes
+};
+
+/// One channel's state in one selector: its view, a per-path `Entry` (io_counts, or the selector's
+/// own record; none when `Entry` is void) and its link in the selector's list of channels, which
+/// the status sums walk under the selector lock.
+template <class Sync, class Entry> class alignas(64) channel_state {
+public:
+  using entry_type = Entry;
 
   channel_state() = default;
   channel_state(const channel_state&) = delete;
@@ -184,47 +206,38 @@ public:
 
   path_view view;
 
-  /// In-flight work this channel put on path `p`: what it started less what ended.
-  T in_flight(path_index p) const noexcept {
-    const auto& a = at(p);
-    return T(a.started.load(std::memory_order_relaxed) - a.ended.load(std::memory_order_relaxed));
-  }
-  /// From the channel's own thread (a plain store: nobody else starts I/O on it), or, for the
-  /// selector's own channel, from any thread.
-  void start(path_index p, T n) noexcept {
-    auto& a = at(p);
-    if (many_starters_)
-      a.started.fetch_add(n, std::memory_order_relaxed);
-    else
-      a.started.store(T(a.started.load(std::memory_order_relaxed) + n), std::memory_order_relaxed);
-  }
+  Entry& entry(path_index p) noexcept { return lines_[p / per_line].e[p % per_line]; }
+  const Entry& entry(path_index p) const noexcept { return lines_[p / per_line].e[p % per_line]; }
+  /// The selector's own channel, which every thread starts I/O on.
+  bool many_starters() const noexcept { return many_starters_; }
+
+  /// In-flight work this channel put on path `p` (Entry = io_counts or alike).
+  auto in_flight(path_index p) const noexcept { return entry(p).in_flight(); }
+  /// From the channel's own thread, or, for the selector's own channel, from any thread.
+  template <class T> void start(path_index p, T n) noexcept { entry(p).start(n, many_starters_); }
   /// From any thread (completions).
-  void end(path_index p, T n) noexcept { at(p).ended.fetch_add(n, std::memory_order_relaxed); }
+  template <class T> void end(path_index p, T n) noexcept { entry(p).end(n); }
 
 private:
   template <class, class> friend class channel_core;
-  struct counts {
-    counter_type started{}; ///< written by the channel's thread only (not so for the shared one)
-    counter_type ended{};   ///< written by whichever thread completes
-  };
-  // A channel's counters share lines with each other and with no other channel's: whole 64-byte
+  // A channel's entries share lines with each other and with no other channel's: whole 64-byte
   // lines, allocated per channel. Packed even in the selector's own channel, which every thread
-  // uses: a select reads every valid path's count, and one line moving between cores costs less
+  // uses: a select reads every valid path's entry, and one line moving between cores costs less
   // than one line per path (measured: queue-length at two threads 10 M/s packed, 3.4 M/s spread).
-  static constexpr std::size_t per_line = 64 / sizeof(counts) > 0 ? 64 / sizeof(counts) : 1;
+  static constexpr std::size_t per_line = 64 / sizeof(Entry) > 0 ? 64 / sizeof(Entry) : 1;
   struct alignas(64) line {
-    counts c[per_line]{};
+    Entry e[per_line]{};
   };
-  counts& at(path_index p) noexcept { return lines_[p / per_line].c[p % per_line]; }
-  const counts& at(path_index p) const noexcept { return lines_[p / per_line].c[p % per_line]; }
   std::vector<line> lines_;
-  bool many_starters_ = false; ///< the selector's own channel: any thread starts I/O on it
+  bool many_starters_ = false;
   channel_state* prev_ = nullptr;
   channel_state* next_ = nullptr;
 };
 
 template <class Sync> class alignas(64) channel_state<Sync, void> {
 public:
+  using entry_type = void;
+
   channel_state() = default;
   channel_state(const channel_state&) = delete;
   channel_state& operator=(const channel_state&) = delete;
@@ -236,12 +249,12 @@ private:
   channel_state* next_ = nullptr;
 };
 
-/// What round-robin, queue-length and service-time share: the lock, the path changes, the
-/// selector's own (locked) channel, the list of channels, and select's skeleton.
-template <class Sync, class T> class channel_core {
+/// What the list-based selectors share: the lock, the path changes, the selector's own (locked)
+/// channel, the list of channels, and select's skeleton.
+template <class Sync, class Entry> class channel_core {
 public:
   using lock_type = typename Sync::lock_type;
-  using state = channel_state<Sync, T>;
+  using state = channel_state<Sync, Entry>;
 
   explicit channel_core(bool reinstate_at_head) : reinstate_at_head_(reinstate_at_head) {}
 
@@ -252,15 +265,16 @@ public:
     repeat_count_.push_back(repeat_count);
     if (head_ == &shared_)
       detach(shared_);
-    if constexpr (!std::is_void_v<T>)
+    if constexpr (!std::is_void_v<Entry>)
       shared_.many_starters_ = true;
+    valid_count_.store(valid_count_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     attach(shared_);
   }
   std::uint32_t repeat_count(path_index p) const noexcept { return repeat_count_[p]; }
   void attach(state& s) {
     std::lock_guard guard(lock_);
     s.view.init(changes_);
-    if constexpr (!std::is_void_v<T>)
+    if constexpr (!std::is_void_v<Entry>)
       s.lines_ = std::vector<typename state::line>((changes_.size() + state::per_line - 1) / state::per_line);
     s.prev_ = nullptr;
     s.next_ = head_;
@@ -298,20 +312,31 @@ public:
 
   void fail_path(path_index p) noexcept {
     std::lock_guard guard(lock_);
-    changes_.fail(p);
+    if (changes_.fail(p))
+      valid_count_.store(valid_count_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   }
   void reinstate_path(path_index p) noexcept {
     std::lock_guard guard(lock_);
-    changes_.reinstate(p);
+    if (changes_.reinstate(p))
+      valid_count_.store(valid_count_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
+  /// Valid paths now, without the lock (written under it).
+  std::uint32_t valid_count() const noexcept { return valid_count_.load(std::memory_order_relaxed); }
 
-  /// Σ over every channel of its counter for `p` (status; not on the I/O path).
-  T sum(path_index p) const noexcept requires(!std::is_void_v<T>) {
+  /// Σ over every channel of its in-flight work on `p` (status; not on the I/O path).
+  auto sum(path_index p) const noexcept requires(!std::is_void_v<Entry>) {
     std::lock_guard guard(lock_);
-    T total{};
+    decltype(shared_.in_flight(p)) total{};
     for (const state* s = head_; s; s = s->next_)
-      total = T(total + s->in_flight(p));
+      total = decltype(total)(total + s->in_flight(p));
     return total;
+  }
+  /// Calls `f(const state&)` for every attached channel, the selector's own included, under the
+  /// lock (status; not on the I/O path).
+  template <class F> void for_each_channel(F&& f) const {
+    std::lock_guard guard(lock_);
+    for (const state* s = head_; s; s = s->next_)
+      f(*s);
   }
 
 private:
@@ -332,6 +357,7 @@ private:
   path_changes changes_;
   bool reinstate_at_head_;
   std::vector<std::uint32_t> repeat_count_;
+  typename Sync::template counter<std::uint32_t> valid_count_{0}; ///< written under lock_
   state* head_ = nullptr; ///< every attached channel, the shared one included (under lock_)
   state shared_;
 };
