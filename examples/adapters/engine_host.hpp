@@ -10,6 +10,9 @@
 //   mpath::adapters::posix_backend<> backend;
 //   auto host = mpath::adapters::engine_host<decltype(backend)>::create(backend, exec, table_text);
 //   host.value()->submit(io);   // io.on_done(io, status) runs exactly once, on some adapter thread
+//
+// A thread that submits much I/O should do it through a channel of its own (make_channel,
+// multipath::channel: per-thread selection state, docs/performance.md); the requeue thread has one.
 
 #include "common.hpp"
 
@@ -35,6 +38,7 @@ namespace mpath::adapters {
 template <class Backend, class Exec = thread_executor, class Traits = default_traits> class engine_host {
 public:
   using engine_type = multipath<Backend, Exec, Traits>;
+  using channel = typename engine_type::channel;
   using io_type = typename Backend::io_type;
   using event_fn = void (*)(void* ctx, const path_event& e) noexcept;
   static constexpr std::uint64_t delay_requeue_ns = requeue_list<io_type>::default_delay_ns; ///< DM core's 100 ms
@@ -47,6 +51,7 @@ public:
     if (!engine)
       return std::move(engine).err();
     h->engine_ = std::move(*engine);
+    h->requeue_channel_ = std::make_unique<channel>(*h->engine_);
     h->thread_ = std::thread([p = h.get()] { p->requeue_loop(); });
     return h;
   }
@@ -61,6 +66,7 @@ public:
     wake_.notify_all();
     if (thread_.joinable())
       thread_.join();
+    requeue_channel_.reset();
     engine_.reset(); // shutdown: waits for activations, fails I/O the engine holds (bio mode)
     auto left = list_.take_all();
     while (io_type* io = left.pop_front())
@@ -71,6 +77,12 @@ public:
 
   /// A new I/O from the application.
   void submit(io_type& io) noexcept { act(io, engine_->submit(io)); }
+  /// The same through the submitting thread's channel.
+  void submit(io_type& io, channel& ch) noexcept { act(io, engine_->submit(io, ch)); }
+
+  /// A channel for one submitting thread. Destroy it before the host, with none of the I/O
+  /// submitted through it in flight.
+  std::unique_ptr<channel> make_channel() { return std::make_unique<channel>(*engine_); }
 
   /// Called with every path event, on the executor's thread. Set it before I/O starts.
   void set_event_listener(event_fn fn, void* ctx) noexcept {
@@ -135,13 +147,14 @@ private:
       }
       lock.unlock();
       while (io_type* io = due.pop_front())
-        submit(*io); // the engine's new answer may hold it again
+        submit(*io, *requeue_channel_); // the engine's new answer may hold it again
       lock.lock();
     }
   }
 
   Backend& backend_;
   std::unique_ptr<engine_type> engine_;
+  std::unique_ptr<channel> requeue_channel_; // the requeue thread's
   event_fn listener_ = nullptr;
   void* listener_ctx_ = nullptr;
 

@@ -488,7 +488,9 @@ template <class Inner> int run(Inner& inner, const options& o, const demo_files&
   wo.block_size = block_size;
   wo.depth = o.depth;
   wo.seed = std::uint64_t(::getpid()) * 0x9e3779b97f4a7c15ULL ^ ad::steady_ns();
-  ad::block_workload work(wo, [&](ad::workload_io& io) { host.submit(io); });
+  // The workload submits from this thread, through a channel of its own (docs/performance.md).
+  auto channel = host.make_channel();
+  ad::block_workload work(wo, [&](ad::workload_io& io) { host.submit(io, *channel); });
   int fd = ::open(files.data().c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0 || !work.prepare(fd)) {
     std::fprintf(stderr, "mpathctl demo: cannot write %s: %s\n", files.data().c_str(), std::strerror(errno));

@@ -34,6 +34,7 @@ namespace integrity {
 
 struct config {
   bool bio = false;
+  bool channel = false; ///< submit through a channel (multipath::channel)
   std::uint64_t seed = 1;
   std::size_t ios = 6000; ///< completions to reach
   unsigned depth = 16;
@@ -114,7 +115,16 @@ template <class Inner> report run(Inner& inner, const config& c) {
   wo.block_size = block_size;
   wo.depth = c.depth;
   wo.seed = c.seed;
-  mpath::adapters::block_workload work(wo, [&](mpath::adapters::workload_io& io) { (*host)->submit(io); });
+  // The workload submits from this thread only; its channel goes before the host, after the drain.
+  std::unique_ptr<typename host_type::channel> channel;
+  if (c.channel)
+    channel = (*host)->make_channel();
+  mpath::adapters::block_workload work(wo, [&](mpath::adapters::workload_io& io) {
+    if (channel)
+      (*host)->submit(io, *channel);
+    else
+      (*host)->submit(io);
+  });
   int direct_fd = ::open(paths[0].c_str(), O_RDWR | O_CLOEXEC);
   REQUIRE(direct_fd >= 0);
   REQUIRE(work.prepare(direct_fd));
@@ -261,10 +271,12 @@ template <class Inner> report run(Inner& inner, const config& c) {
 /// The checks every run must pass.
 inline void check(const report& r, const config& c) {
   MESSAGE(std::string(c.bio ? "bio" : "request")
-          << " mode, seed " << c.seed << ": " << r.reads << " reads, " << r.writes << " writes, " << r.errors
-          << " errors (" << r.medium_errors << " medium), " << r.actions << " actions, " << r.windows
-          << " no-queue all-down windows, " << r.path_failed_events << " paths failed, " << r.requeues << " requeues");
+          << " mode" << (c.channel ? " through a channel" : "") << ", seed " << c.seed << ": " << r.reads << " reads, "
+          << r.writes << " writes, " << r.errors << " errors (" << r.medium_errors << " medium), " << r.actions
+          << " actions, " << r.windows << " no-queue all-down windows, " << r.path_failed_events << " paths failed, "
+          << r.requeues << " requeues");
   CAPTURE(c.bio);
+  CAPTURE(c.channel);
   CAPTURE(c.seed);
   INFO("reads " << r.reads << " writes " << r.writes << " errors " << r.errors << " (medium " << r.medium_errors
                 << ") actions " << r.actions << " windows " << r.windows << " all-down " << r.all_down

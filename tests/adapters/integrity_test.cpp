@@ -12,11 +12,12 @@
 
 #include <doctest/doctest.h>
 
-TEST_CASE("integrity: POSIX adapter in request mode with pg_init") {
+TEST_CASE("integrity: POSIX adapter in request mode with pg_init, without and with a channel") {
   for (std::uint64_t seed : {1, 2}) {
     mpath::adapters::posix_backend<> backend;
     integrity::config c;
     c.seed = seed;
+    c.channel = seed == 2;
     integrity::check(integrity::run(backend, c), c);
   }
 }
@@ -25,6 +26,7 @@ TEST_CASE("integrity: POSIX adapter in bio mode") {
   mpath::adapters::posix_backend<> backend;
   integrity::config c;
   c.bio = true;
+  c.channel = true;
   c.seed = 3;
   integrity::check(integrity::run(backend, c), c);
 }
@@ -43,12 +45,14 @@ bool uring_ok() {
 }
 } // namespace
 
-TEST_CASE("integrity: io_uring adapter in request mode with pg_init" * doctest::skip(!uring_ok())) {
+TEST_CASE("integrity: io_uring adapter in request mode with pg_init, without and with a channel" *
+          doctest::skip(!uring_ok())) {
   for (std::uint64_t seed : {4, 5}) {
     auto backend = mpath::adapters::uring_backend::create();
     REQUIRE(backend.has_value());
     integrity::config c;
     c.seed = seed;
+    c.channel = seed == 5;
     integrity::check(integrity::run(**backend, c), c);
   }
 }
