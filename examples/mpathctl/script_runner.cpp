@@ -66,6 +66,10 @@ COMMANDS (NAME is a device name, PATH a path token of its table)
   events NAME                 print and clear the path events seen so far
   option NAME queue_if_no_path_timeout_secs SECS
                               the no-path timeout of the device (0 = off, the default)
+  option NAME path_failure_threshold N
+                              fail a path only at its Nth path error in a row (default 1)
+  option NAME keep_last_path on|off
+                              an error on the last valid path fails the I/O, not the path
   policy NAME KEY VALUE...    a health-layer setting, with multipath.conf's name and values
                               (polling_interval, max_polling_interval, failback, no_path_retry,
                               san_path_err_threshold, san_path_err_forget_rate,

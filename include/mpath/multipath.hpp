@@ -48,6 +48,14 @@ struct default_traits {
 struct engine_options {
   /// kernel-target.md §4.8; 0 = off.
   std::uint32_t queue_if_no_path_timeout_secs = 0;
+  /// Seed 003's failure-maximum (product.md §6): a path is failed only at its Nth consecutive path
+  /// error (a success forgets them); the I/Os that erred before are retried through normal path
+  /// choice. 0 and 1 = the kernel: fail at the first.
+  std::uint32_t path_failure_threshold = 1;
+  /// Seed 001 (md multipath never fails its last disk): a path error on the last valid path
+  /// completes that I/O with its error and leaves the path valid; messages and the health layer
+  /// can still fail it.
+  bool keep_last_path = false;
 };
 
 /// Waiting strategy for `postsuspend`/`shutdown` while activations drain: the default yields; a
@@ -164,13 +172,23 @@ public:
     auto* p = static_cast<path_type*>(io.path_);
     io.path_ = nullptr;
     if (status == blk_status::ok || !is_path_error(status)) {
+      if (p && status == blk_status::ok)
+        p->forget_path_errors();
       end_io(p, io);
       backend_.io_done(io, status);
       return disposition::completed;
     }
     error_action action = p ? handler_.classify(*p, status) : error_action::fail_path;
-    if (p && has(action, error_action::fail_path))
-      fail_path(*p);
+    if (p && has(action, error_action::fail_path)) {
+      switch (fail_path_on_error(*p)) {
+      case error_outcome::failed:
+      case error_outcome::below_threshold: break; // the path stays valid; the I/O is retried below
+      case error_outcome::last_path_kept:
+        end_io(p, io);
+        backend_.io_done(io, status);
+        return disposition::completed;
+      }
+    }
     if (p && has(action, error_action::bypass_group))
       bypass_group(*group_of(*p), true, true);
     end_io(p, io);
@@ -458,6 +476,13 @@ public:
     return error{EIO, {}};
   }
 
+  /// engine_options::path_failure_threshold, from now on (0 = 1).
+  void set_path_failure_threshold(std::uint32_t n) noexcept {
+    path_failure_threshold_.store(n, std::memory_order_relaxed);
+  }
+  /// engine_options::keep_last_path, from now on.
+  void set_keep_last_path(bool on) noexcept { keep_last_path_.store(on, std::memory_order_relaxed); }
+
   /// The no-path timeout (kernel-target.md §4.8), in seconds; 0 = off.
   void set_queue_if_no_path_timeout(std::uint32_t secs) noexcept {
     std::lock_guard guard(lock_);
@@ -561,7 +586,8 @@ private:
   };
 
   multipath(Backend& backend, Exec& exec, const table& t, engine_options options)
-      : backend_(backend), exec_(exec), features_(t.features), mode_(t.features.mode), options_(options) {}
+      : backend_(backend), exec_(exec), features_(t.features), mode_(t.features.mode), options_(options),
+        path_failure_threshold_(options.path_failure_threshold), keep_last_path_(options.keep_last_path) {}
 
   result<void> construct(const table& t) {
     if (mode_ == queue_mode::request && !t.hw_handler.empty()) {
@@ -1017,11 +1043,31 @@ private:
     group_of(p)->selector().fail_path(p.index());
     p.set_active(false);
     p.count_failure();
+    p.forget_path_errors();
     std::uint32_t valid = nr_valid_paths_.fetch_sub(1, std::memory_order_acq_rel) - 1;
     if (&p == current_pgpath_.load(std::memory_order_relaxed))
       current_pgpath_.store(nullptr, std::memory_order_release); // the group stays current
     raise_event_locked(path_event::kind::path_failed, p, valid);
     enable_nopath_timeout_locked();
+  }
+
+  enum class error_outcome { failed, below_threshold, last_path_kept };
+
+  /// A path error on `p` that the handler would fail it for, with the engine options applied
+  /// (product.md §6): by default, and always with the kernel's settings, the path fails.
+  error_outcome fail_path_on_error(path_type& p) noexcept {
+    std::uint32_t threshold = path_failure_threshold_.load(std::memory_order_relaxed);
+    bool keep_last = keep_last_path_.load(std::memory_order_relaxed);
+    std::lock_guard guard(lock_);
+    if (p.is_active()) {
+      // Decided under the lock so that of two paths erring at once exactly one is the last.
+      if (keep_last && nr_valid_paths_.load(std::memory_order_relaxed) == 1)
+        return error_outcome::last_path_kept;
+      if (threshold > 1 && p.note_path_error() < threshold)
+        return error_outcome::below_threshold;
+    }
+    fail_path_locked(p);
+    return error_outcome::failed;
   }
 
   void bypass_group(group_type& g, bool bypassed, bool can_be_delayed) noexcept {
@@ -1179,7 +1225,9 @@ private:
   std::unique_ptr<std::size_t[]> group_base_; ///< index of each group's first activation slot
   std::unique_ptr<activation_slot[]> activations_;
 
-  engine_options options_; ///< lock_ (set_queue_if_no_path_timeout), read under it
+  engine_options options_;                               ///< lock_ (set_queue_if_no_path_timeout), read under it
+  std::atomic<std::uint32_t> path_failure_threshold_{1}; ///< options_.path_failure_threshold, set any time
+  std::atomic<bool> keep_last_path_{false};              ///< options_.keep_last_path, set any time
 
   // Atomics written under lock_, read without it.
   std::atomic<std::uint32_t> flags_{0};               ///< lock_, through set()/clear()

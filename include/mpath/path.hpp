@@ -54,6 +54,16 @@ public:
   void set_active(bool a) noexcept { active_.store(a, std::memory_order_release); }
   void count_failure() noexcept { fail_count_.fetch_add(1, std::memory_order_relaxed); }
   void* group() const noexcept { return group_; }
+  /// Path errors since the last success or failure of the path (engine option
+  /// path_failure_threshold); returns the count with this one.
+  std::uint32_t note_path_error() noexcept { return consecutive_errors_.fetch_add(1, std::memory_order_relaxed) + 1; }
+  /// Any thread, on a successful completion: a store only when there is something to forget, so
+  /// the steady state writes nothing here.
+  void forget_path_errors() noexcept {
+    if (consecutive_errors_.load(std::memory_order_relaxed) != 0)
+      consecutive_errors_.store(0, std::memory_order_relaxed);
+  }
+  std::uint32_t consecutive_errors() const noexcept { return consecutive_errors_.load(std::memory_order_relaxed); }
 
 private:
   std::string device_;
@@ -62,6 +72,7 @@ private:
   void* group_;
   std::atomic<bool> active_{true};
   std::atomic<std::uint32_t> fail_count_{0};
+  std::atomic<std::uint32_t> consecutive_errors_{0};
 };
 
 } // namespace mpath::inline v0

@@ -50,6 +50,9 @@ TEST_CASE("script: every command prints back as a line that parses to the same c
                            "resume mp",
                            "message mp fail_path 8:16",
                            "option mp queue_if_no_path_timeout_secs 5",
+                           "option mp path_failure_threshold 3",
+                           "option mp keep_last_path on",
+                           "option mp keep_last_path off",
                            "events mp",
                            "create mp 0 0 1 1 round-robin 0 1 0 8:16",
                            "remove mp",
@@ -81,8 +84,14 @@ TEST_CASE("script: usage problems are values with mpathctl's words") {
   CHECK(usage_of("hwh mp nope") == "unknown RESULT 'nope' (hwh NAME RESULT...)");
   CHECK(usage_of("suspend mp hard") == "'hard' is not noflush (suspend NAME [noflush])");
   CHECK(usage_of("sleep mp -1") == "MS must be a number from 0 to 4294967295 (sleep NAME MS)");
-  CHECK(usage_of("option mp no_path_retry 5") ==
-        "unknown option 'no_path_retry' (option NAME queue_if_no_path_timeout_secs SECS)");
+  CHECK(usage_of("option mp no_path_retry 5") == "unknown option 'no_path_retry' (option NAME "
+                                                 "queue_if_no_path_timeout_secs SECS|path_failure_threshold N|"
+                                                 "keep_last_path on|off)");
+  CHECK(usage_of("option mp path_failure_threshold x") ==
+        "N must be a number from 0 to 4294967295 (option NAME queue_if_no_path_timeout_secs "
+        "SECS|path_failure_threshold N|keep_last_path on|off)");
+  CHECK(usage_of("option mp keep_last_path 1") == "'1' is not on or off (option NAME queue_if_no_path_timeout_secs "
+                                                  "SECS|path_failure_threshold N|keep_last_path on|off)");
   CHECK(usage_of("table mp extra") == "table NAME");
 }
 

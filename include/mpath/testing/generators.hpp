@@ -7,7 +7,9 @@
 //                       handler, random features, both queue modes; as text and as the model reads it
 //   gen_step(model)     one random script step suited to the model's state: I/O, completions with
 //                       every status, faults, handler results, deferred work, time, suspend/resume,
-//                       every message valid and invalid, the no-path timeout
+//                       every message valid and invalid, the no-path timeout (and, when asked,
+//                       the engine options beyond the kernel: path_failure_threshold,
+//                       keep_last_path)
 
 #if __has_include(<rapidcheck.h>)
 
@@ -201,8 +203,16 @@ inline rc::Gen<std::vector<std::string>> gen_message(const reference_model& m) {
   });
 }
 
+/// Which steps gen_step may draw beyond the kernel's.
+struct step_options {
+  /// `option NAME path_failure_threshold N` and `option NAME keep_last_path on|off` (product.md
+  /// §6). Off by default: they change what a kernel property may assume (keep_last_path fails I/O
+  /// while a path is up).
+  bool engine_options = false;
+};
+
 /// One random step for the model's state.
-inline rc::Gen<script_step> gen_step(const reference_model& m) {
+inline rc::Gen<script_step> gen_step(const reference_model& m, step_options o = {}) {
   using k = script_step::kind;
   auto devices = m.devices();
   auto make = [](k what) {
@@ -283,11 +293,19 @@ inline rc::Gen<script_step> gen_step(const reference_model& m) {
     s.words = std::move(w);
     return s;
   });
-  auto option = rc::gen::map(rc::gen::element<std::uint64_t>(0, 1, 2, 5), [make](std::uint64_t secs) {
-    auto s = make(k::option);
-    s.count = secs;
-    return s;
-  });
+  // Engine options (product.md §6): the no-path timeout, seed 003's failure maximum, seed 001's
+  // last path.
+  auto option = rc::gen::map(
+      rc::gen::pair(rc::gen::inRange(0, o.engine_options ? 3 : 1), rc::gen::element<std::uint64_t>(0, 1, 2, 5)),
+      [make](auto choice) {
+        auto s = make(k::option);
+        s.key = choice.first == 0   ? "queue_if_no_path_timeout_secs"
+                : choice.first == 1 ? "path_failure_threshold"
+                                    : "keep_last_path";
+        s.count = choice.second;
+        s.flag = choice.second % 2 == 1;
+        return s;
+      });
   return rc::gen::weightedOneOf<script_step>({
       {10, io},
       {10, complete},
@@ -298,7 +316,7 @@ inline rc::Gen<script_step> gen_step(const reference_model& m) {
       {8, message},
       {std::size_t(m.suspended() ? 0 : 1), suspend},
       {std::size_t(m.suspended() ? 6 : 0), rc::gen::just(make(k::resume))},
-      {1, option},
+      {2, option},
       {1, rc::gen::just(make(k::events))},
   });
 }

@@ -222,6 +222,14 @@ public:
     kernel_.set_nopath_timeout(secs);
     after_kernel_command();
   }
+  void set_path_failure_threshold(std::uint32_t n) {
+    kernel_.set_path_failure_threshold(n);
+    after_kernel_command();
+  }
+  void set_keep_last_path(bool on) {
+    kernel_.set_keep_last_path(on);
+    after_kernel_command();
+  }
   std::vector<std::string> take_events() {
     after_kernel_command();
     events_seen_ = 0;

@@ -107,6 +107,7 @@ public:
     /// no valid path, queueing off, no noflush suspend).
     bool failed_with_valid_paths = false;
     bool failed_while_queueing = false;
+    bool failed_on_kept_last_path = false; ///< keep_last_path failed this I/O instead of its path
   };
 
   struct path_stats {
@@ -353,6 +354,10 @@ public:
 
   /// `option NAME queue_if_no_path_timeout_secs SECS`
   void set_nopath_timeout(std::uint32_t secs) { timeout_secs_ = secs; }
+  /// `option NAME path_failure_threshold N` (product.md §6; 0 = 1).
+  void set_path_failure_threshold(std::uint32_t n) { failure_threshold_ = n; }
+  /// `option NAME keep_last_path on|off` (product.md §6).
+  void set_keep_last_path(bool on) { keep_last_path_ = on; }
 
   /// `events NAME`: the events delivered so far, then forgets them.
   std::vector<std::string> take_events() { return std::exchange(delivered_events_, {}); }
@@ -471,6 +476,7 @@ private:
     std::size_t group = 0;
     bool active = true;
     std::uint32_t fail_count = 0;
+    std::uint32_t consecutive_errors = 0; ///< since its last success or failure
     std::uint32_t repeat = 1;
     std::uint32_t throughput = 1;
     // historical-service-time (§5.4), fixed point with 10 fractional bits
@@ -866,11 +872,21 @@ private:
   void engine_complete(std::size_t i, blk_status s) {
     std::size_t p = ios_[i].path;
     if (s == blk_status::ok || !is_path_error(s)) {
+      if (s == blk_status::ok)
+        paths_[p].consecutive_errors = 0;
       hst_end_io(i);
       finish(i, s);
       return;
     }
-    fail_path(p);
+    // product.md §6's engine options; with the defaults the path fails, as the kernel's.
+    if (paths_[p].active && keep_last_path_ && nr_valid_ == 1) {
+      hst_end_io(i);
+      finish(i, s);
+      ios_[i].failed_on_kept_last_path = true;
+      return;
+    }
+    if (!paths_[p].active || failure_threshold_ <= 1 || ++paths_[p].consecutive_errors >= failure_threshold_)
+      fail_path(p);
     hst_end_io(i);
     ios_[i].at = where::held; // leaves the path (end_io); placed below
     if (table_.bio) {
@@ -1021,6 +1037,7 @@ private:
     selector_fail(p);
     paths_[p].active = false;
     ++paths_[p].fail_count;
+    paths_[p].consecutive_errors = 0;
     --nr_valid_;
     if (current_path_ == p)
       current_path_.reset();
@@ -1153,6 +1170,8 @@ private:
   std::uint64_t event_nr_ = 0;
   bool suspending_ = false, suspended_ = false, noflush_ = false;
   std::uint32_t timeout_secs_ = 0;
+  std::uint32_t failure_threshold_ = 1;
+  bool keep_last_path_ = false;
   std::vector<std::size_t> held_, pushed_back_;
   std::vector<std::string> pending_events_, delivered_events_;
 

@@ -134,12 +134,13 @@ struct script_step {
   kind what = kind::run;
   std::string name;           ///< the device (every command but echo)
   std::string path;           ///< complete, fault: a path token; empty for `all`
-  std::uint64_t count = 0;    ///< io: COUNT; complete: COUNT or `all`; sleep: MS; option: SECS
+  std::uint64_t count = 0;    ///< io: COUNT; complete: COUNT or `all`; sleep: MS; option: SECS or N
   std::uint64_t bytes = 4096; ///< io
   blk_status status = blk_status::ok;
-  bool flag = false;                      ///< fault: on; suspend: noflush
-  std::vector<activation_result> results; ///< hwh
-  std::vector<std::string> words;         ///< message, echo; create: the table's words; policy: KEY VALUE...
+  bool flag = false;                                 ///< fault: on; suspend: noflush; option keep_last_path: on
+  std::string key = "queue_if_no_path_timeout_secs"; ///< option: which engine option
+  std::vector<activation_result> results;            ///< hwh
+  std::vector<std::string> words;                    ///< message, echo; create: the table's words; policy: KEY VALUE...
   health::check_result check = health::check_result::up; ///< probe
   std::int64_t priority = 1;                             ///< prio
 
@@ -168,7 +169,9 @@ struct script_step {
     case kind::suspend: return "suspend " + n + (flag ? " noflush" : "");
     case kind::resume: return "resume " + n;
     case kind::message: return joined("message " + n);
-    case kind::option: return "option " + n + " queue_if_no_path_timeout_secs " + std::to_string(count);
+    case kind::option:
+      return "option " + n + " " + key + " " +
+             (key == "keep_last_path" ? (flag ? "on" : "off") : std::to_string(count));
     case kind::events: return "events " + n;
     case kind::create: return joined("create " + n);
     case kind::remove: return "remove " + n;
@@ -217,7 +220,8 @@ inline constexpr script_command_spec script_commands[] = {
     {"sleep", "sleep NAME MS", 2, 2, true, script_step::kind::sleep},
     {"stats", "stats NAME", 1, 1, true, script_step::kind::stats},
     {"events", "events NAME", 1, 1, true, script_step::kind::events},
-    {"option", "option NAME queue_if_no_path_timeout_secs SECS", 3, 3, true, script_step::kind::option},
+    {"option", "option NAME queue_if_no_path_timeout_secs SECS|path_failure_threshold N|keep_last_path on|off", 3, 3,
+     true, script_step::kind::option},
     {"echo", "echo WORDS...", 0, script_many, false, script_step::kind::echo},
     {"policy", "policy NAME KEY VALUE...", 3, script_many, true, script_step::kind::policy},
     {"probe", "probe NAME PATH up|down|ghost|pending|timeout|shaky", 3, 3, true, script_step::kind::probe},
@@ -357,12 +361,20 @@ inline result<script_step> parse_script_words(std::span<const std::string> words
     break;
   }
   case k::option: {
-    if (args[1] != "queue_if_no_path_timeout_secs")
+    s.key = args[1];
+    if (s.key == "keep_last_path") {
+      if (args[2] != "on" && args[2] != "off")
+        return bad("'" + args[2] + "' is not on or off");
+      s.flag = args[2] == "on";
+      break;
+    }
+    if (s.key != "queue_if_no_path_timeout_secs" && s.key != "path_failure_threshold")
       return bad("unknown option '" + args[1] + "'");
-    auto secs = detail::script_number(args[2], detail::script_max_u32);
-    if (!secs)
-      return bad("SECS must be a number from 0 to 4294967295");
-    s.count = *secs;
+    auto n = detail::script_number(args[2], detail::script_max_u32);
+    if (!n)
+      return bad(std::string(s.key == "path_failure_threshold" ? "N" : "SECS") +
+                 " must be a number from 0 to 4294967295");
+    s.count = *n;
     break;
   }
   default: break;
@@ -478,6 +490,16 @@ inline std::optional<std::string> script_target_problem(const health_reference_m
 inline std::vector<std::string> observe(const health_reference_model& m) { return observe(m.kernel()); }
 
 /// Runs a device-level step on the model; returns what mpathctl prints.
+/// `option NAME KEY VALUE` on a model (reference_model or health_reference_model).
+template <class Model> void apply_option(Model& m, const script_step& s) {
+  if (s.key == "path_failure_threshold")
+    m.set_path_failure_threshold(std::uint32_t(s.count));
+  else if (s.key == "keep_last_path")
+    m.set_keep_last_path(s.flag);
+  else
+    m.set_nopath_timeout(std::uint32_t(s.count));
+}
+
 inline std::vector<std::string> run_step(reference_model& m, const script_step& s) {
   using k = script_step::kind;
   switch (s.what) {
@@ -495,7 +517,7 @@ inline std::vector<std::string> run_step(reference_model& m, const script_step& 
     auto r = m.message(s.words);
     return {r.code == 0 ? std::string("ok") : script_error_line(r.code, r.text)};
   }
-  case k::option: m.set_nopath_timeout(std::uint32_t(s.count)); break;
+  case k::option: apply_option(m, s); break;
   case k::events: return m.take_events();
   case k::table: return {observe(m)[0]};
   case k::status: return {observe(m)[1]};
@@ -530,7 +552,14 @@ template <class Traits> std::vector<std::string> run_step(sim_device<Traits>& d,
     auto r = d.engine().message(std::span<const std::string>(s.words));
     return {r ? std::string("ok") : script_error_line(r.err().code, r.err().text)};
   }
-  case k::option: d.engine().set_queue_if_no_path_timeout(std::uint32_t(s.count)); break;
+  case k::option:
+    if (s.key == "path_failure_threshold")
+      d.engine().set_path_failure_threshold(std::uint32_t(s.count));
+    else if (s.key == "keep_last_path")
+      d.engine().set_keep_last_path(s.flag);
+    else
+      d.engine().set_queue_if_no_path_timeout(std::uint32_t(s.count));
+    break;
   case k::events: return d.take_events();
   case k::table: return {strip_trailing_blank(d.engine().status(status_type::table))};
   case k::status: return {strip_trailing_blank(d.engine().status(status_type::info))};
@@ -588,7 +617,7 @@ inline std::vector<std::string> run_step(health_reference_model& m, const script
     auto r = m.message(s.words);
     return {r.code == 0 ? std::string("ok") : script_error_line(r.code, r.text)};
   }
-  case k::option: m.set_nopath_timeout(std::uint32_t(s.count)); return {};
+  case k::option: apply_option(m, s); return {};
   case k::events: return m.take_events();
   default: return run_step(m.kernel(), s); // table, status, stats
   }
