@@ -20,9 +20,12 @@
 #include <mpath/thread_executor.hpp>
 #include <mpath/version.hpp>
 
+#include <mpath/health/grouping.hpp>
 #include <mpath/health/log.hpp>
 #include <mpath/health/monitor.hpp>
 #include <mpath/health/path_checker.hpp>
 #include <mpath/health/prioritizer.hpp>
+#include <mpath/health/prioritizers.hpp>
 #include <mpath/health/probe_checker.hpp>
 #include <mpath/health/settings.hpp>
+#include <mpath/health/topology.hpp>
