@@ -40,6 +40,12 @@ COMMANDS (NAME is a device name, PATH a path token of its table)
                               `multipath` in a dm table line; a leading `0 <len> multipath` is
                               accepted). The device starts resumed with no I/O. Prints nothing.
   remove NAME                 destroy the device; I/O it still holds fails. Prints nothing.
+  reload NAME PARAMS...       load a new table into the live device as multipathd does (noflush
+                              suspend, swap, resume): held and queued I/O goes to the new table,
+                              I/O in flight on the old one completes there and is retried
+                              through the new one if it fails with a path error; its paths start
+                              active (a running health layer fails again those it knows are
+                              down). Prints nothing, or the table's error (the old one stays).
   table NAME                  print the TABLE status (dmsetup table), kernel format, one line
   status NAME                 print the INFO status (dmsetup status), kernel format, one line
   message NAME WORDS...       send a target message (fail_path 8:16, switch_group 2,
@@ -83,6 +89,7 @@ COMMANDS (NAME is a device name, PATH a path token of its table)
                               (default up)
   prio NAME PATH N            what the simulated prioritizer answers for PATH (default 1)
   log NAME                    print and clear what the health layer did, in multipathd's words
+  topology NAME               print the device as multipath -ll shows it
   echo WORDS...               print WORDS (an mpathctl extension, for readable scenarios)
 
 OUTPUT
@@ -91,7 +98,12 @@ OUTPUT
                   2 0 1 0 2 1 A 0 2 2 8:16 A 0 0 1 8:32 A 0 8192 4 E 0 2 0 8:48 A 0 8:64 A 0
   message         ok
   stats           submitted=N ok=N failed=N queued=N inflight=N
-                  PATH dispatched=N inflight=N        (one line per path, table order)
+                  PATH dispatched=N inflight=N        (one line per path, table order; after
+                                                       a reload the new table's, counted from 0)
+  topology        NAME
+                  features='0' hwhandler='0' wp=rw
+                  |-+- policy='round-robin 0' prio=1 status=active
+                  | `- 8:16 active ready
   events          PATH_FAILED PATH NR_VALID           (one line per event, oldest first)
                   PATH_REINSTATED PATH NR_VALID
   log             checker failed path PATH in map NAME, PATH: reinstated,

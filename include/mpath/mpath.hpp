@@ -1,7 +1,7 @@
 #pragma once
 // Everything a product needs from mpath, in one include: the engine (the kernel's dm-multipath
-// target), its selectors and hardware-handler seams, the thread executor, and the health layer
-// (multipathd's half). Not included: mpath/testing/ (the simulation, the reference models and the
+// target), the mapped device around it that reloads tables, its selectors and hardware-handler
+// seams, the thread executor, and the health layer (multipathd's half). Not included: mpath/testing/ (the simulation, the reference models and the
 // property-test harness), which a product's tests include on their own.
 
 #include <mpath/error.hpp>
@@ -9,6 +9,7 @@
 #include <mpath/hw_handler.hpp>
 #include <mpath/io.hpp>
 #include <mpath/io_backend.hpp>
+#include <mpath/mapped_device.hpp>
 #include <mpath/multipath.hpp>
 #include <mpath/path.hpp>
 #include <mpath/path_selector.hpp>

@@ -153,15 +153,21 @@ private:
   disposition submit_on(io_type& io, channel_state* ch) noexcept {
     io.path_ = nullptr;
     if (suspend_state_.load(std::memory_order_acquire) == suspend_state::suspended) {
-      if (mode_ == queue_mode::request)
-        return disposition::delay_requeue; // DM core would hold it until resume
-      std::lock_guard guard(lock_);
-      // Re-checked under the lock: resume moves pushed_back_ under it, so an I/O held after a
-      // concurrent resume would never be reissued.
-      if (suspend_state_.load(std::memory_order_acquire) == suspend_state::suspended) {
-        pushed_back_.push_back(io);
-        return disposition::queued;
+      if (mode_ == queue_mode::request) // DM core holds it until resume; a replaced table's, not at all
+        return retired() ? disposition::requeue : disposition::delay_requeue;
+      {
+        std::lock_guard guard(lock_);
+        // Re-checked under the lock: resume moves pushed_back_ under it, so an I/O held after a
+        // concurrent resume would never be reissued; and retire() takes it.
+        if (!retired_.load(std::memory_order_relaxed)) {
+          if (suspend_state_.load(std::memory_order_acquire) == suspend_state::suspended) {
+            pushed_back_.push_back(io);
+            return disposition::queued;
+          }
+        }
       }
+      if (retired())
+        return handoff_.fn(handoff_.context, io);
     }
     return mode_ == queue_mode::bio ? map_bio(io, ch) : map_request(io, ch);
   }
@@ -177,6 +183,12 @@ public:
       end_io(p, io);
       backend_.io_done(io, status);
       return disposition::completed;
+    }
+    if (retired()) { // its table is gone: the live table retries it (mapped_device.hpp)
+      end_io(p, io);
+      if (mode_ == queue_mode::bio)
+        return handoff_.fn(handoff_.context, io);
+      return status == blk_status::resource ? disposition::delay_requeue : disposition::requeue;
     }
     error_action action = p ? handler_.classify(*p, status) : error_action::fail_path;
     if (p && has(action, error_action::fail_path)) {
@@ -336,6 +348,53 @@ public:
   }
 
   bool suspended() const noexcept { return suspend_state_.load(std::memory_order_acquire) == suspend_state::suspended; }
+
+  // ---------------------------------------------------------------- table swap (mapped_device)
+
+  /// Where a retired engine sends an I/O it would otherwise hold: the device's live table.
+  struct handoff {
+    disposition (*fn)(void* context, io_type& io) noexcept = nullptr;
+    void* context = nullptr;
+  };
+
+  /// Retires a suspended engine whose table a reload replaced (mapped_device.hpp): returns every
+  /// I/O it holds (bio mode's queued and pushed-back I/O, kernel-target.md §4.7: what a noflush
+  /// suspend holds survives the swap) for the new table, and from now on hands an I/O it would hold
+  /// to `to` instead (a submit that raced the swap, a retry of an I/O still in flight on one of its
+  /// paths). It raises no more path events and arms no timer; its in-flight I/O completes through
+  /// it as before. Precondition: postsuspend has returned.
+  [[nodiscard]] detail::io_list retire(handoff to) noexcept {
+    detail::io_list held;
+    std::lock_guard guard(lock_);
+    handoff_ = to;
+    retired_.store(true, std::memory_order_release);
+    nopath_armed_ = false;
+    held.append(pushed_back_);
+    held.append(queued_);
+    return held;
+  }
+  bool retired() const noexcept { return retired_.load(std::memory_order_acquire); }
+
+  /// Whether `io` was dispatched to one of this engine's paths (and has not completed).
+  bool owns(const io_type& io) const noexcept {
+    const auto* p = static_cast<const path_type*>(io.path_);
+    std::less<const path_type*> before;
+    for (const auto& g : groups()) {
+      auto paths = g.paths();
+      if (!paths.empty() && !before(p, paths.data()) && before(p, paths.data() + paths.size()))
+        return true;
+    }
+    return false;
+  }
+
+  /// The engine options in force now (a reload carries them to the new table).
+  engine_options options() const {
+    std::lock_guard guard(lock_);
+    engine_options o = options_;
+    o.path_failure_threshold = path_failure_threshold_.load(std::memory_order_relaxed);
+    o.keep_last_path = keep_last_path_.load(std::memory_order_relaxed);
+    return o;
+  }
 
   /// Stops deferred work and fails every I/O the engine still holds. Called by the destructor;
   /// call it yourself with a `drive` when activations only progress on your thread.
@@ -782,10 +841,12 @@ private:
   disposition map_bio(io_type& io, channel_state* ch) noexcept {
     path_type* p = pick(io.nr_bytes, ch);
     if (!p) {
-      bool held = false, kick = false;
+      bool held = false, kick = false, hand_off = false;
       {
         std::lock_guard guard(lock_);
-        if (test(queue_if_no_path_flag)) {
+        if (retired_.load(std::memory_order_relaxed)) { // decided under the lock retire() takes
+          hand_off = true;
+        } else if (test(queue_if_no_path_flag)) {
           // Held until a path comes back: dispatch is event driven (product.md §5), so unlike the
           // kernel we do not kick the worker, which would only spin. But a path reinstated since
           // pick() looked has already run its kick, so re-check under the lock.
@@ -801,27 +862,35 @@ private:
         exec_.post(worker_work_, 0);
       if (held)
         return disposition::queued;
+      if (hand_off)
+        return handoff_.fn(handoff_.context, io);
       backend_.io_done(io, blk_status::ioerr);
       return disposition::completed;
     }
     if (test_checked(queue_io) || test_checked(pg_init_required)) {
-      queue_bio(io);
+      disposition d = queue_bio(io);
       pg_init_all_paths();
-      return disposition::queued;
+      return d;
     }
     dispatch(io, *p, ch);
     return disposition::dispatched;
   }
 
-  void queue_bio(io_type& io) noexcept {
-    bool kick = false;
+  disposition queue_bio(io_type& io) noexcept {
+    bool kick = false, hand_off = false;
     {
       std::lock_guard guard(lock_);
-      queued_.push_back(io);
-      kick = !test(queue_io);
+      hand_off = retired_.load(std::memory_order_relaxed); // decided under the lock retire() takes
+      if (!hand_off) {
+        queued_.push_back(io);
+        kick = !test(queue_io);
+      }
     }
+    if (hand_off)
+      return handoff_.fn(handoff_.context, io);
     if (kick)
       exec_.post(worker_work_, 0);
+    return disposition::queued;
   }
 
   void dispatch(io_type& io, path_type& p, channel_state* ch) noexcept {
@@ -864,7 +933,7 @@ private:
       bool fail = false;
       {
         std::lock_guard guard(lock_);
-        if (!test(queue_if_no_path_flag)) {
+        if (!test(queue_if_no_path_flag) && !retired_.load(std::memory_order_relaxed)) {
           if (noflush_.load(std::memory_order_acquire)) {
             pushed_back_.push_back(io);
             return disposition::queued;
@@ -877,8 +946,7 @@ private:
         return disposition::completed;
       }
     }
-    queue_bio(io);
-    return disposition::queued;
+    return queue_bio(io); // a retired engine's queue_bio hands it to the live table
   }
 
   /// The bio worker (the kernel's process_queued_bios): reissues everything held.
@@ -1176,6 +1244,8 @@ private:
 
   void raise_event_locked(path_event::kind kind, const path_type& p, std::uint32_t valid) noexcept {
     detail::assert_held(lock_, __func__);
+    if (retired_.load(std::memory_order_relaxed))
+      return; // its table is gone: its paths' events would only mislead (the kernel's is freed)
     // Never allocates: both buffers were reserved at construction. A burst larger than that
     // between two deliveries loses the newest events (counted); event_nr still counts them.
     if (pending_events_.size() < pending_events_.capacity())
@@ -1228,6 +1298,8 @@ private:
   engine_options options_;                               ///< lock_ (set_queue_if_no_path_timeout), read under it
   std::atomic<std::uint32_t> path_failure_threshold_{1}; ///< options_.path_failure_threshold, set any time
   std::atomic<bool> keep_last_path_{false};              ///< options_.keep_last_path, set any time
+  std::atomic<bool> retired_{false};                     ///< lock_ (retire), read without it
+  handoff handoff_;                                      ///< lock_ (retire); read after retired_ is seen
 
   // Atomics written under lock_, read without it.
   std::atomic<std::uint32_t> flags_{0};               ///< lock_, through set()/clear()

@@ -84,7 +84,7 @@ TEST_CASE("grouping: group_by_tpg makes one group per target port group, ordered
 
 // ------------------------------------------------------------------------ tie rules (§8.5)
 
-TEST_CASE("grouping: equal priorities go to more usable paths, then table order; no priority goes last") {
+TEST_CASE("grouping: equal priorities go to more usable paths, then table order, and no priority goes last") {
   // tpg 1 = {8:16 at 10, 8:32 at 50 but unusable}: 10 with one usable path; tpg 2 = {8:48 at 5,
   // 8:64 at 15}: 10 with two, so tpg 2 first although it comes later in the table.
   facts usable{{"8:16", 10, true, 1}, {"8:32", 50, false, 1}, {"8:48", 5, true, 2}, {"8:64", 15, true, 2}};

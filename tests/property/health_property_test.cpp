@@ -46,7 +46,7 @@ step make(k what) {
 }
 
 /// One random command for a device whose paths are `devices`.
-rc::Gen<step> gen_health_step(const std::vector<std::string>& devices) {
+rc::Gen<step> gen_health_step(const std::vector<std::string>& devices, bool bio) {
   auto policy =
       rc::gen::map(rc::gen::elementOf(std::vector<std::vector<std::string>>{{"polling_interval", "1"},
                                                                             {"polling_interval", "2"},
@@ -123,7 +123,30 @@ rc::Gen<step> gen_health_step(const std::vector<std::string>& devices) {
     s.words = {"fail_path", std::move(path)};
     return s;
   });
+  // A reload: paths added and removed under the running layer (product.md §6), each token once (see
+  // the RC_PRE below).
+  mt::table_options reload_opts;
+  reload_opts.max_groups = 3;
+  reload_opts.max_paths = 3;
+  reload_opts.bio = bio;
+  auto reload = rc::gen::map(rc::gen::suchThat(mt::gen_table(reload_opts),
+                                               [](const mt::generated_table& t) {
+                                                 std::vector<std::string> seen;
+                                                 for (const auto& g : t.model.groups)
+                                                   for (const auto& p : g.paths) {
+                                                     if (std::find(seen.begin(), seen.end(), p.device) != seen.end())
+                                                       return false;
+                                                     seen.push_back(p.device);
+                                                   }
+                                                 return true;
+                                               }),
+                             [](const mt::generated_table& t) {
+                               auto s = make(k::reload);
+                               s.words = mt::split_script_words(t.text);
+                               return s;
+                             });
   return rc::gen::weightedOneOf<step>({
+      {1, reload},
       {5, policy},
       {6, probe},
       {8, sleep},
@@ -182,7 +205,7 @@ void check_health_run(const mt::generated_table& t, const std::vector<step>& ste
     script += s.line() + "\n";
     if (auto problem = mt::script_target_problem(d, s))
       continue; // the generator only names paths of the table, but hwh-free anyway
-    auto before_paths = d.device().backend().paths();
+    auto before_paths = d.device().live_paths();
     std::vector<bool> active_before;
     for (auto& g : d.device().engine().groups())
       for (auto& p : g.paths())
@@ -213,10 +236,12 @@ void check_health_run(const mt::generated_table& t, const std::vector<step>& ste
 
     // No dispatch to a path the checker failed: a path that was failed before this step while
     // its checker said down, and still is, received nothing new.
-    auto after_paths = d.device().backend().paths();
+    auto after_paths = d.device().live_paths();
     std::size_t i = 0;
     for (auto& g : d.device().engine().groups())
       for (auto& p : g.paths()) {
+        if (s.what == k::reload) // the new table's paths are other paths
+          break;
         auto said = told_before.find(std::string(p.device()));
         bool checker_down = said != told_before.end() && !mpath::health::is_usable(said->second);
         if (checker_down && !active_before[i] && !p.is_active() &&
@@ -340,7 +365,7 @@ TEST_CASE("health property: engine + health monitor behave as the health model o
           return s;
         },
         rc::gen::elementOf(devices), rc::gen::element(0, 1, 10, 50)));
-    auto steps = *rc::gen::container<std::vector<step>>(gen_health_step(devices));
+    auto steps = *rc::gen::container<std::vector<step>>(gen_health_step(devices, t.model.bio));
     steps.insert(steps.begin(), prios.begin(), prios.end());
     check_health_run(t, steps);
   });

@@ -78,11 +78,9 @@ TEST_CASE_TEMPLATE("channels: each channel selects exactly as a channel-less sel
       for (auto& own : privates)
         add_path(*own, repeats[i], throughputs[i]);
     }
-    std::vector<std::unique_ptr<typename S::channel_state>> channels;
-    for (std::size_t c = 0; c < k; ++c) {
-      channels.push_back(std::make_unique<typename S::channel_state>());
-      shared.attach(*channels.back());
-    }
+    // Each channel is attached at its first select, after whatever path changes came before: it
+    // must start from the kernel's list as it is then, not from the table's order.
+    std::vector<std::unique_ptr<typename S::channel_state>> channels(k);
     struct flight {
       std::size_t channel;
       path_index p;
@@ -95,6 +93,10 @@ TEST_CASE_TEMPLATE("channels: each channel selects exactly as a channel-less sel
       switch (o.what) {
       case op::select: {
         std::size_t c = o.which % k;
+        if (!channels[c]) {
+          channels[c] = std::make_unique<typename S::channel_state>();
+          shared.attach(*channels[c]);
+        }
         path_index want = privates[c]->select(o.bytes, now), got = shared.select(*channels[c], o.bytes, now);
         RC_ASSERT(got == want);
         if (got != no_path) {
@@ -135,7 +137,8 @@ TEST_CASE_TEMPLATE("channels: each channel selects exactly as a channel-less sel
       if constexpr (mpath::AccountingSelector<S>)
         shared.end_io(*channels[f.channel], f.p, f.bytes, f.start, now);
     for (auto& c : channels)
-      shared.detach(*c);
+      if (c)
+        shared.detach(*c);
   });
 }
 

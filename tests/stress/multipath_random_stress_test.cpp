@@ -3,13 +3,16 @@
 // default_selectors, with or without a hardware handler, either queue mode), three submitter
 // threads, two completer threads answering ok / path errors / non-path errors, and one control
 // thread issuing random messages (valid and invalid), path faults, activation results, suspend and
-// resume, for a bounded number of operations. Then everything is brought back and drained.
+// resume, and reloads of random tables over overlapping paths (mapped_device.hpp: paths added and
+// removed with I/O in flight), for a bounded number of operations. Then everything is brought back
+// and drained.
 //
 // Checked: every I/O completed exactly once, with ok or a status the completers used (or the EIO
 // the engine uses when it kills an I/O); the engine holds nothing; no activation is in flight; every
 // path is active again; the selectors' in-flight accounting is back to zero; INFO shows every path
 // `A` with the same fail counts the engine reports.
 
+#include <mpath/mapped_device.hpp>
 #include <mpath/multipath.hpp>
 #include <mpath/selectors.hpp>
 #include <mpath/testing/manual_executor.hpp>
@@ -19,6 +22,7 @@
 
 #include "support/locked_queue.hpp"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -40,16 +44,17 @@ struct rio : mpath::io_context {
   std::uint32_t handle = 0; ///< path of the last dispatch; written by submit, read by the completer
 };
 
-/// Dispatched I/Os wait in one queue until a completer takes them; a path with its fault flag set
-/// answers `transport`.
+/// Dispatched I/Os wait in one queue until a completer takes them; a path whose device has its
+/// fault flag set answers `transport`. Paths are opened again by every reload: faults go by device.
 class random_backend {
 public:
   using handle_type = std::uint32_t;
   using io_type = rio;
 
-  mpath::result<handle_type> open_path(std::string_view) {
-    faults_.push_back(std::make_unique<std::atomic<bool>>(false));
-    return handle_type(faults_.size() - 1);
+  mpath::result<handle_type> open_path(std::string_view device) {
+    std::lock_guard guard(mutex_);
+    names_.emplace_back(device);
+    return handle_type(names_.size() - 1);
   }
   void submit(handle_type h, rio& io) noexcept {
     std::lock_guard guard(mutex_);
@@ -62,6 +67,10 @@ public:
     done_.fetch_add(1, std::memory_order_acq_rel);
   }
   blk_status probe(handle_type) noexcept { return blk_status::ok; }
+  void on_event(const mpath::path_event& e) noexcept {
+    if (e.type == mpath::path_event::kind::path_failed)
+      failed_events_.fetch_add(1, std::memory_order_relaxed);
+  }
 
   rio* take(bool& faulted) {
     std::lock_guard guard(mutex_);
@@ -69,23 +78,35 @@ public:
       return nullptr;
     rio* io = queue_.front();
     queue_.pop_front();
-    faulted = faults_[io->handle]->load(std::memory_order_relaxed);
+    faulted = std::find(faulty_.begin(), faulty_.end(), names_[io->handle]) != faulty_.end();
     return io;
   }
-  void set_fault(std::size_t path, bool on) { faults_[path]->store(on, std::memory_order_relaxed); }
+  void set_fault(const std::string& device, bool on) {
+    std::lock_guard guard(mutex_);
+    std::erase(faulty_, device);
+    if (on)
+      faulty_.push_back(device);
+  }
+  void clear_faults() {
+    std::lock_guard guard(mutex_);
+    faulty_.clear();
+  }
   std::size_t done() const noexcept { return done_.load(std::memory_order_acquire); }
+  std::uint64_t failed_events() const noexcept { return failed_events_.load(std::memory_order_relaxed); }
 
 private:
   std::mutex mutex_;
   std::deque<rio*> queue_;
-  std::vector<std::unique_ptr<std::atomic<bool>>> faults_;
+  std::vector<std::string> names_;  ///< by handle
+  std::vector<std::string> faulty_; ///< devices whose I/O fails
   std::atomic<std::size_t> done_{0};
+  std::atomic<std::uint64_t> failed_events_{0};
 };
 
 struct random_traits : mpath::default_traits {
   using hw_handlers = mpath::hw_handler_set<mpath::testing::scripted_handler>;
 };
-using engine_type = mpath::multipath<random_backend, mpath::testing::manual_executor, random_traits>;
+using device_type = mpath::mapped_device<random_backend, mpath::testing::manual_executor, random_traits>;
 
 /// A random valid table over the selectors of default_selectors; `devices` gets the path tokens.
 std::string random_table(std::mt19937& rng, bool bio, std::vector<std::string>& devices) {
@@ -141,9 +162,10 @@ void run_random_stress(bool bio, unsigned seed) {
   CAPTURE(table_text);
   random_backend backend;
   mpath::testing::manual_executor exec;
-  auto made = engine_type::create(backend, exec, table_text);
+  auto made = device_type::create(backend, exec, table_text);
   REQUIRE(made);
-  engine_type& engine = **made;
+  device_type& device = **made;
+  std::atomic<int> reloads{0}, refused_reloads{0};
 
   std::vector<rio> ios(submitters * per_submitter);
   for (std::size_t i = 0; i < ios.size(); ++i)
@@ -159,13 +181,13 @@ void run_random_stress(bool bio, unsigned seed) {
       requeued.push(&io);
   };
 
-  // Every submitter but the last has its own channel (issue 11), the last submits without one;
-  // they outlive every thread, so no channel goes with I/O in flight.
-  std::vector<std::unique_ptr<engine_type::channel>> channels;
+  // Every submitter but the last has its own channel (issue 11; it follows reloads), the last
+  // submits without one; they outlive every thread, so no channel goes with I/O in flight.
+  std::vector<std::unique_ptr<device_type::channel>> channels;
   for (int s = 0; s + 1 < submitters; ++s)
-    channels.push_back(std::make_unique<engine_type::channel>(engine));
+    channels.push_back(std::make_unique<device_type::channel>(device));
   auto submit = [&](int s, rio& io) {
-    return std::size_t(s) < channels.size() ? engine.submit(io, *channels[std::size_t(s)]) : engine.submit(io);
+    return std::size_t(s) < channels.size() ? device.submit(io, *channels[std::size_t(s)]) : device.submit(io);
   };
 
   std::vector<std::thread> threads;
@@ -190,7 +212,7 @@ void run_random_stress(bool bio, unsigned seed) {
         if (!io) {
           if (submitters_done.load() == submitters)
             if (rio* again = requeued.pop())
-              handle(*again, engine.submit(*again));
+              handle(*again, device.submit(*again));
           std::this_thread::yield();
           continue;
         }
@@ -199,7 +221,7 @@ void run_random_stress(bool bio, unsigned seed) {
           status = blk_status::transport;
         else if (chaos.load() && rng() % 100 < 10)
           status = injected[rng() % injected.size()];
-        handle(*io, engine.complete(*io, status));
+        handle(*io, device.complete(*io, status));
       }
     });
 
@@ -208,9 +230,10 @@ void run_random_stress(bool bio, unsigned seed) {
     std::mt19937 rng(seed * 7919u);
     bool suspended = false;
     for (int op = 0; op < control_ops; ++op, ops_done.fetch_add(1)) {
+      auto& engine = device.engine(); // the control thread is the only one that reloads
       const std::string& dev = devices[rng() % devices.size()];
       std::string group = std::to_string(rng() % (engine.groups().size() + 1)); // 0 is invalid
-      switch (rng() % 14) {
+      switch (rng() % 15) {
       case 0:
       case 1: (void)engine.message("fail_path " + dev); break;
       case 2:
@@ -219,7 +242,7 @@ void run_random_stress(bool bio, unsigned seed) {
       case 5: (void)engine.message((rng() % 2 ? "disable_group " : "enable_group ") + group); break;
       case 6: (void)engine.message(rng() % 2 ? "queue_if_no_path" : "fail_if_no_path"); break;
       case 7: (void)engine.message(rng() % 2 ? "frobnicate 1" : "fail_path"); break; // invalid
-      case 8: backend.set_fault(rng() % devices.size(), rng() % 3 == 0); break;
+      case 8: backend.set_fault(devices[rng() % devices.size()], rng() % 3 == 0); break;
       case 9:
         if (auto* h = engine.hw_handler().get_if<mpath::testing::scripted_handler>())
           h->push(std::array{mpath::activation_result::retry, mpath::activation_result::imm_retry,
@@ -238,17 +261,29 @@ void run_random_stress(bool bio, unsigned seed) {
         }
         break;
       case 12: (void)engine.status(rng() % 2 ? mpath::status_type::info : mpath::status_type::table); break;
+      case 13: {
+        // A new table over the same path names (p0, p1, ...): some kept, some added, some gone.
+        std::vector<std::string> next;
+        std::string text = random_table(table_rng, bio, next);
+        if (device.reload(text, drive)) { // a valid table: never refused
+          devices = std::move(next);
+          reloads.fetch_add(1);
+        } else {
+          refused_reloads.fetch_add(1);
+        }
+        break;
+      }
       default: (void)engine.busy(); break;
       }
       exec.advance(std::uint64_t(rng() % 3) * 1'000'000'000);
       std::this_thread::yield();
     }
     if (suspended)
-      engine.resume();
+      device.engine().resume();
     // Stop injecting, clear faults, bring every path and group back so held I/O drains.
     chaos.store(false);
-    for (std::size_t p = 0; p < devices.size(); ++p)
-      backend.set_fault(p, false);
+    backend.clear_faults();
+    auto& engine = device.engine();
     (void)engine.message("queue_if_no_path");
     for (auto& g : engine.groups())
       (void)engine.message("enable_group " + std::to_string(g.number()));
@@ -271,6 +306,7 @@ void run_random_stress(bool bio, unsigned seed) {
     t.join();
   control.join();
 
+  auto& engine = device.engine();
   INFO("engine status at the end: ", engine.status(mpath::status_type::info), " queued=", engine.queued(),
        " pg_init_in_progress=", engine.pg_init_in_progress());
   CHECK_FALSE(give_up.load());
@@ -289,11 +325,9 @@ void run_random_stress(bool bio, unsigned seed) {
   CHECK(engine.pg_init_in_progress() == 0);
   CHECK(engine.nr_valid_paths() == devices.size());
   std::string info = engine.status(mpath::status_type::info);
-  std::uint32_t failures = 0;
   for (auto& g : engine.groups())
     for (auto& p : g.paths()) {
       CHECK(p.is_active());
-      failures += p.fail_count();
       std::string expect = " " + std::string(p.device()) + " A " + std::to_string(p.fail_count()) + " ";
       CHECK_MESSAGE(info.find(expect) != std::string::npos, expect, " in ", info);
       if (auto* ql = g.selector().get_if<mpath::selectors::queue_length>())
@@ -301,20 +335,22 @@ void run_random_stress(bool bio, unsigned seed) {
       if (auto* st = g.selector().get_if<mpath::selectors::service_time>())
         CHECK(st->in_flight_bytes(p.index()) == 0);
     }
-  CHECK(failures > 0); // the run really failed paths under load
-  engine.shutdown([&] { exec.run(); });
+  CHECK(backend.failed_events() > 0); // the run really failed paths under load
+  CHECK(reloads.load() > 0);          // and reloaded under it
+  CHECK(refused_reloads.load() == 0);
+  device.shutdown([&] { exec.run(); });
 }
 
 } // namespace
 
-TEST_CASE("random stress: request mode with random tables and faults and suspend under concurrent control") {
+TEST_CASE("random stress: request mode with random tables, faults, suspend and reloads under concurrent control") {
   for (unsigned seed : {11u, 12u}) {
     CAPTURE(seed);
     run_random_stress(false, seed);
   }
 }
 
-TEST_CASE("random stress: bio mode with random tables and faults and suspend under concurrent control") {
+TEST_CASE("random stress: bio mode with random tables, faults, suspend and reloads under concurrent control") {
   for (unsigned seed : {21u, 22u}) {
     CAPTURE(seed);
     run_random_stress(true, seed);

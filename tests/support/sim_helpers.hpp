@@ -34,14 +34,14 @@ inline void message(device& d, std::string_view text) {
 
 inline mpath::disposition submit(device& d, mpath::testing::sim_io& io, std::uint64_t bytes = 4096) {
   io.nr_bytes = bytes;
-  return d.engine().submit(io);
+  return d.device().submit(io);
 }
 
 /// Completes the oldest I/O in flight on `device_name` with `status`; returns the engine's answer.
 inline mpath::disposition complete_one(device& d, std::string_view device_name, mpath::blk_status status) {
   auto ios = d.backend().take_in_flight(device_name, 1);
   REQUIRE(ios.size() == 1);
-  return d.engine().complete(*ios[0], status);
+  return d.device().complete(*ios[0], status); // the engine that dispatched it, after a reload too
 }
 
 } // namespace mpath_test

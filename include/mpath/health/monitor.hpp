@@ -22,6 +22,7 @@
 #include <mpath/multipath.hpp>
 #include <mpath/path_selector.hpp>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -117,9 +118,9 @@ public:
 
   health_monitor(Engine& engine, Checker& checker, Prio& prio, Sink& sink, std::string map_name,
                  health_settings settings = {}, monitor_options options = {})
-      : engine_(engine), exec_(engine.executor()), checker_(checker), prio_(prio), sink_(sink),
+      : engine_(&engine), exec_(engine.executor()), checker_(checker), prio_(prio), sink_(sink),
         map_(std::move(map_name)), settings_(settings), options_(options) {
-    for (auto& g : engine_.groups()) {
+    for (auto& g : engine_->groups()) {
       ++nr_groups_;
       for (auto& p : g.paths())
         slots_.push_back(slot{&p, g.number()});
@@ -128,7 +129,7 @@ public:
       s.interval = settings_.polling_interval;
     tick_work_.fn = &health_monitor::run_tick;
     tick_work_.context = this;
-    engine_.attach_monitor();
+    engine_->attach_monitor();
   }
 
   health_monitor(const health_monitor&) = delete;
@@ -136,7 +137,7 @@ public:
 
   ~health_monitor() {
     stop();
-    engine_.detach_monitor();
+    engine_->detach_monitor();
   }
 
   /// §8.6's start message (fail: fail_if_no_path; queue and N: queue_if_no_path), then the first
@@ -202,6 +203,66 @@ public:
     if (reapply)
       apply_no_path_retry(false);
     return {};
+  }
+
+  /// After a reload made `live` the device's engine (mapped_device::reload, product.md §6): the
+  /// monitor follows it. A path keeps what the monitor knew of it, found by its token (a path the
+  /// table adds is checked at the next tick); the paths it knows are down are failed in the new
+  /// table at once, because a new table starts with every path active (multipathd's
+  /// sync_map_state); with no_path_retry `fail` a table that queues is told fail_if_no_path
+  /// (§8.6); a running failback countdown starts over. The tick keeps its schedule. Call it from
+  /// the thread that reloaded, never from the monitor's callbacks; it waits for outstanding checks
+  /// and priority requests, calling `drive`, as stop() does.
+  template <class Drive = yield_drive> void table_reloaded(Engine& live, Drive&& drive = {}) {
+    const bool was_queued = exec_.cancel_sync(tick_work_);
+    while (outstanding_.load(std::memory_order_acquire) > 0)
+      drive();
+    std::vector<std::string> to_fail;
+    bool running = false;
+    {
+      std::lock_guard guard(mutex_);
+      engine_->detach_monitor();
+      live.attach_monitor();
+      engine_ = &live;
+      std::vector<slot> next;
+      nr_groups_ = 0;
+      for (auto& g : live.groups()) {
+        ++nr_groups_;
+        for (auto& p : g.paths()) {
+          slot s{&p, g.number()};
+          s.interval = settings_.polling_interval;
+          // What the monitor knew of the token (every entry of a token shares the checker's word).
+          for (const auto& old : slots_)
+            if (old.path->device() == p.device()) {
+              s = old;
+              s.path = &p;
+              s.group = g.number();
+              break;
+            }
+          next.push_back(s);
+        }
+      }
+      slots_ = std::move(next);
+      failback_tick_ = 0;
+      failback_wanted_ = false;
+      running = started_ && !stopping_;
+      if (running)
+        for (const auto& s : slots_)
+          if (!is_usable(s.state) && s.state != path_check_state::undef && s.state != path_check_state::pending &&
+              s.path->is_active() && std::find(to_fail.begin(), to_fail.end(), s.path->device()) == to_fail.end())
+            to_fail.push_back(s.path->device());
+    }
+    if (!running)
+      return;
+    for (const auto& device : to_fail)
+      (void)send({"fail_path", device});
+    if (settings().no_path_retry == no_path_retry_mode::fail && engine_->queue_if_no_path())
+      (void)send({"fail_if_no_path"});
+    std::lock_guard guard(mutex_);
+    if (was_queued && !stopping_) {
+      std::uint64_t now = exec_.now_ns();
+      exec_.post(tick_work_, next_due_ns_ > now ? next_due_ns_ - now : 0);
+    }
   }
 
   /// The engine's path events (io_backend.hpp), forwarded by the product's backend `on_event`.
@@ -366,7 +427,7 @@ private:
 
   bool send(std::initializer_list<std::string_view> words) {
     std::vector<std::string> argv(words.begin(), words.end());
-    return engine_.message(std::span<const std::string>(argv)).has_value();
+    return engine_->message(std::span<const std::string>(argv)).has_value();
   }
 
   bool usable_path_locked(const slot& s) const noexcept { return is_usable(s.state) && s.path->is_active(); }
@@ -446,7 +507,7 @@ private:
   void apply_no_path_retry(bool at_start) {
     const char* msg = nullptr;
     bool recovered = false;
-    std::uint32_t valid = engine_.nr_valid_paths();
+    std::uint32_t valid = engine_->nr_valid_paths();
     {
       std::lock_guard guard(mutex_);
       switch (settings_.no_path_retry) {
@@ -719,14 +780,14 @@ private:
       if (!send({"reinstate_path", s.path->device()}))
         return;
       log({health_event::kind::reinstated, map_, s.path->device(), 0});
-      after_reinstate(engine_.nr_valid_paths());
+      after_reinstate(engine_->nr_valid_paths());
       return;
     }
   }
 
   /// multipathd's update_queue_mode_del_path.
   void after_fail() {
-    std::uint32_t valid = engine_.nr_valid_paths();
+    std::uint32_t valid = engine_->nr_valid_paths();
     event_batch out;
     {
       std::lock_guard guard(mutex_);
@@ -766,7 +827,7 @@ private:
   /// §8.6 step (2): enter recovery if no usable path is left (a path lost without an event we
   /// saw), leave it if one is back, and count down.
   void no_path_retry_step() noexcept {
-    std::uint32_t valid = engine_.nr_valid_paths();
+    std::uint32_t valid = engine_->nr_valid_paths();
     event_batch out;
     bool disable = false, leave = false;
     {
@@ -790,7 +851,7 @@ private:
   /// The group the engine uses: INFO's next-group field, which is the A group or, when none is
   /// active, the group the next I/O will try (product.md §8.5).
   std::uint32_t engine_group() const {
-    auto words = mpath::detail::split_words(engine_.status(status_type::info));
+    auto words = mpath::detail::split_words(engine_->status(status_type::info));
     std::uint32_t n = 0;
     if (words.size() > 5)
       (void)mpath::detail::parse_u32(words[5], n);
@@ -845,7 +906,7 @@ private:
 
   // ---------------------------------------------------------------- members
 
-  Engine& engine_;
+  Engine* engine_; ///< the live table's (table_reloaded moves it, with the tick cancelled)
   executor_type& exec_;
   Checker& checker_;
   Prio& prio_;

@@ -20,6 +20,7 @@
 #include <rapidcheck.h>
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -65,6 +66,8 @@ struct table_options {
   int max_groups = 4;
   int max_paths = 4;
   std::vector<std::string> selectors = model_selectors();
+  /// When set, the queue mode (bio or not) the table must have, e.g. for a reload.
+  std::optional<bool> bio;
 };
 
 /// A random valid table.
@@ -90,6 +93,8 @@ inline rc::Gen<generated_table> gen_table(table_options opts = {}) {
       features.push_back({*detail::any_case("retain_attached_hw_handler")});
     }
     int mode = *rc::gen::inRange(0, 8); // 0-1 bio, 2 rq, 3 mq, else unsaid
+    if (opts.bio)
+      mode = *opts.bio ? mode % 2 : 2 + mode % 6;
     if (mode <= 3) {
       m.bio = mode <= 1;
       features.push_back({*detail::any_case("queue_mode"), *detail::any_case(mode <= 1   ? "bio"
@@ -209,6 +214,10 @@ struct step_options {
   /// §6). Off by default: they change what a kernel property may assume (keep_last_path fails I/O
   /// while a path is up).
   bool engine_options = false;
+  /// `reload NAME PARAMS...` with a random table of the same queue mode (now and then another mode,
+  /// which must fail), whose path tokens overlap the old ones: paths added and removed with I/O
+  /// in flight. Off by default: a property about "this table" no longer knows the table.
+  bool reload = false;
 };
 
 /// One random step for the model's state.
@@ -306,7 +315,18 @@ inline rc::Gen<script_step> gen_step(const reference_model& m, step_options o = 
         s.flag = choice.second % 2 == 1;
         return s;
       });
+  auto reload_with = [make](bool bio) {
+    return rc::gen::map(gen_table(table_options{.max_groups = 3, .max_paths = 3, .bio = bio}),
+                        [make](generated_table t) {
+                          auto s = make(k::reload);
+                          s.words = split_script_words(t.text);
+                          return s;
+                        });
+  };
+  // Now and then the other queue mode, which must be refused.
+  auto reload = rc::gen::weightedOneOf<script_step>({{12, reload_with(m.bio())}, {1, reload_with(!m.bio())}});
   return rc::gen::weightedOneOf<script_step>({
+      {std::size_t(o.reload ? 2 : 0), reload},
       {10, io},
       {10, complete},
       {std::size_t(m.has_handler() ? 3 : 0), hwh},

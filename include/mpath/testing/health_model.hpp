@@ -127,13 +127,13 @@ public:
   /// `probe NAME PATH WORD`: what the simulated checker answers for PATH from now on (default up).
   /// The checker answers at the moment of the check (synchronously).
   void probe(std::string_view device, health::check_result r) {
-    if (path_state* p = find(device))
+    if (path_state* p = find_any(device))
       p->answer = r;
   }
 
   /// `prio NAME PATH N`: what the simulated prioritizer answers for PATH from now on (default 1).
   void prio(std::string_view device, int n) {
-    if (path_state* p = find(device))
+    if (path_state* p = find_any(device))
       p->priority = n;
   }
 
@@ -222,6 +222,57 @@ public:
     kernel_.set_nopath_timeout(secs);
     after_kernel_command();
   }
+  /// `reload NAME PARAMS...` (product.md §6): the kernel's reload, then the layer follows the new
+  /// table as health_monitor::table_reloaded does. A token keeps the layer's view of it; one the
+  /// table adds is new to the layer (checked at the next tick; what `probe`/`prio` said of it
+  /// before stays); the paths the layer knows are down (an unusable answer, or held by §8.4) are
+  /// failed in the new table at once, which starts every path active; with no_path_retry `fail`
+  /// a table that queues is told fail_if_no_path (§8.6); a failback countdown starts over.
+  reference_model::message_result reload(model_table t) {
+    auto r = kernel_.reload(std::move(t));
+    after_kernel_command();
+    if (r.code != 0)
+      return r;
+    std::vector<path_state> next;
+    for (std::size_t k = 0; k < kernel_.path_count(); ++k) {
+      const std::string& device = kernel_.device(k);
+      if (std::any_of(next.begin(), next.end(), [&](const path_state& p) { return p.device == device; }))
+        continue;
+      auto known = std::find_if(paths_.begin(), paths_.end(), [&](const path_state& p) { return p.device == device; });
+      if (known != paths_.end()) {
+        next.push_back(*known);
+        continue;
+      }
+      path_state fresh;
+      fresh.device = device;
+      fresh.interval = settings_.polling_interval;
+      auto gone = std::find_if(gone_.begin(), gone_.end(), [&](const path_state& p) { return p.device == device; });
+      if (gone != gone_.end()) { // the checker's and the prioritizer's word outlive the table
+        fresh.answer = gone->answer;
+        fresh.priority = gone->priority;
+        gone_.erase(gone);
+      }
+      next.push_back(std::move(fresh));
+    }
+    for (auto& p : paths_)
+      if (std::none_of(next.begin(), next.end(), [&](const path_state& n) { return n.device == p.device; }))
+        gone_.push_back(std::move(p));
+    paths_ = std::move(next);
+    failback_countdown_.reset();
+    switch_wanted_ = false;
+    snapshot_engine();
+    if (!running_)
+      return {};
+    for (const auto& p : paths_)
+      if (((p.state && !health::is_usable(*p.state)) || p.held) && any_active(p.device))
+        send({"fail_path", p.device});
+    if (settings_.no_path_retry == health::no_path_retry_mode::fail && kernel_.queue_if_no_path())
+      send({"fail_if_no_path"});
+    kernel_.run(); // DM core's run after the layer's messages, as health_sim_device::reload
+    after_kernel_command();
+    return {};
+  }
+
   void set_path_failure_threshold(std::uint32_t n) {
     kernel_.set_path_failure_threshold(n);
     after_kernel_command();
@@ -486,7 +537,9 @@ private:
     if (!p)
       return;
     std::string remaining = name_ + ": remaining active paths: " + w[2];
-    bool usable = !p->state || health::is_usable(*p->state);
+    // A held path (§8.4) is not usable to the layer whatever its last answer (the monitor's
+    // `delayed`): its failure is one the layer made.
+    bool usable = (!p->state || health::is_usable(*p->state)) && !p->held;
     if (w[0] == "PATH_FAILED") {
       p->countdown = std::min(p->countdown, settings_.polling_interval);
       if (!usable)
@@ -517,6 +570,15 @@ private:
   }
   const path_state* find(std::string_view device) const {
     for (const auto& p : paths_)
+      if (p.device == device)
+        return &p;
+    return nullptr;
+  }
+  /// Also a token a reload dropped (probe/prio may still name it).
+  path_state* find_any(std::string_view device) {
+    if (path_state* p = find(device))
+      return p;
+    for (auto& p : gone_)
       if (p.device == device)
         return &p;
     return nullptr;
@@ -915,7 +977,8 @@ private:
   bool in_recovery_ = false;
   std::uint64_t retry_ticks_ = 0;
   std::optional<std::uint64_t> failback_countdown_;
-  bool switch_wanted_ = false; ///< at the previous tick's failback decision
+  std::vector<path_state> gone_; ///< tokens a reload dropped: what probe/prio said of them
+  bool switch_wanted_ = false;   ///< at the previous tick's failback decision
   bool path_failed_since_failback_ = false;
 };
 

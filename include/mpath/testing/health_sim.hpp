@@ -57,6 +57,18 @@ public:
     return {};
   }
 
+  /// `reload NAME PARAMS...` (product.md §6): the device's reload, then the running health layer
+  /// follows the new table (health_monitor::table_reloaded).
+  result<void> reload(std::string_view table_text) {
+    if (auto r = device_->reload(table_text); !r)
+      return r;
+    if (monitor_) {
+      monitor_->table_reloaded(device_->engine(), [this] { device_->executor().run(); });
+      device_->run();
+    }
+    return {};
+  }
+
   void probe(std::string_view path, health::check_result r) { checker_.set_result(path, r); }
   void prio(std::string_view path, int priority) { prio_.set_priority(path, priority); }
   std::vector<std::string> take_log() { return sink_.take(); }

@@ -138,43 +138,7 @@ public:
     std::string text;
   };
 
-  explicit reference_model(model_table t) : table_(std::move(t)) {
-    qifnp_ = table_.queue_if_no_path;
-    handler_ = !table_.bio && !table_.hw_handler.empty();
-    queue_io_ = true;
-    for (std::size_t gi = 0; gi < table_.groups.size(); ++gi) {
-      group g;
-      const auto& spec = table_.groups[gi];
-      g.kind = spec.selector == "round-robin"    ? sel::rr
-               : spec.selector == "queue-length" ? sel::ql
-               : spec.selector == "service-time" ? sel::st
-                                                 : sel::hst;
-      if (g.kind == sel::hst) {
-        if (!spec.selector_args.empty())
-          g.base_weight = to_u32(spec.selector_args[0]);
-        if (spec.selector_args.size() >= 2)
-          g.threshold = to_u32(spec.selector_args[1]);
-        for (unsigned k = 0; k + 1 < g.weights.size(); ++k)
-          g.weights[k] = fixed_power(g.base_weight, k + 1);
-        g.weights.back() = 0;
-      }
-      for (std::size_t k = 0; k < spec.paths.size(); ++k) {
-        path p;
-        p.device = spec.paths[k].device;
-        p.group = gi;
-        const auto& args = spec.paths[k].args;
-        p.repeat = args.size() >= 1 ? to_u32(args[0]) : 1;
-        p.throughput = args.size() >= 2 ? to_u32(args[1]) : 1;
-        g.paths.push_back(paths_.size());
-        g.valid.push_back(paths_.size());
-        paths_.push_back(std::move(p));
-      }
-      groups_.push_back(std::move(g));
-    }
-    nr_valid_ = paths_.size();
-    if (table_.initial_pg >= 1 && table_.initial_pg <= groups_.size())
-      next_pg_ = table_.initial_pg - 1;
-  }
+  explicit reference_model(model_table t) : table_(std::move(t)) { load_table(); }
 
   // ------------------------------------------------------------------ mpathctl commands
 
@@ -339,7 +303,7 @@ public:
     if (!fail && !same_word(verb, "reinstate_path"))
       return {EINVAL, "Unrecognised multipath message received: " + verb};
     bool matched = false;
-    for (std::size_t p = 0; p < paths_.size(); ++p)
+    for (std::size_t p = live_first_; p < paths_.size(); ++p)
       if (paths_[p].device == arg) {
         matched = true;
         if (fail)
@@ -349,6 +313,41 @@ public:
       }
     if (!matched)
       return {EINVAL, "message: error getting device " + arg};
+    return {};
+  }
+
+  /// `reload NAME PARAMS...` (product.md §6), as mapped_device::reload: a noflush suspend, the
+  /// swap (the new table starts suspended without flushing and takes what the old one held), the
+  /// resume. A device its user suspended stays suspended. The engine options stay; the new
+  /// table's paths are new paths (active, counting from 0); the old table's in-flight I/O
+  /// completes through it, retried through the new table if it errs with a path error.
+  message_result reload(model_table t) {
+    if (t.bio != table_.bio)
+      return {EINVAL, "can't change device type after initial table load"};
+    const bool was_suspended = suspended_;
+    if (!was_suspended)
+      suspend(/*noflush=*/true);
+    // multipath::retire: what the old table holds, pushed-back first; its worker and no-path
+    // timer have nothing left to do; a new hardware handler has no queued results.
+    std::vector<std::size_t> held = pushed_back_;
+    held.insert(held.end(), held_.begin(), held_.end());
+    pushed_back_.clear();
+    held_.clear();
+    cancel(work::worker, 0);
+    cancel(work::nopath, 0);
+    script_.clear();
+    table_ = std::move(t);
+    load_table();
+    // The new engine's noflush suspend.
+    suspended_ = true;
+    suspending_ = false;
+    noflush_ = true;
+    if (table_.bio)
+      set_qifnp(false, true);
+    for (std::size_t i : held)
+      submit(i);
+    if (!was_suspended)
+      resume();
     return {};
   }
 
@@ -438,7 +437,7 @@ public:
       else
         ++s.queued;
     }
-    for (std::size_t p = 0; p < paths_.size(); ++p)
+    for (std::size_t p = live_first_; p < paths_.size(); ++p) // a reload's paths count from 0
       s.paths.push_back({paths_[p].device, paths_[p].dispatched, in_flight_count(p)});
     return s;
   }
@@ -451,12 +450,14 @@ public:
   bool suspended() const noexcept { return suspended_; }
   std::uint32_t nopath_timeout() const noexcept { return timeout_secs_; }
   std::size_t group_count() const noexcept { return groups_.size(); }
-  std::size_t path_count() const noexcept { return paths_.size(); }
-  const std::string& device(std::size_t p) const { return paths_[p].device; }
-  bool path_active(std::size_t p) const { return paths_[p].active; }
+  /// The live table's paths, by their position in it.
+  std::size_t path_count() const noexcept { return paths_.size() - live_first_; }
+  const std::string& device(std::size_t k) const { return paths_[live_first_ + k].device; }
+  bool path_active(std::size_t k) const { return paths_[live_first_ + k].active; }
   std::size_t nr_valid_paths() const noexcept { return nr_valid_; }
   bool queue_if_no_path() const noexcept { return qifnp_; }
-  /// Path devices in table order, each once.
+  /// Path devices in table order, each once; after a reload, the earlier tables' too (their I/O may
+  /// still be in flight).
   std::vector<std::string> devices() const {
     std::vector<std::string> out;
     for (const auto& p : paths_)
@@ -871,6 +872,17 @@ private:
 
   void engine_complete(std::size_t i, blk_status s) {
     std::size_t p = ios_[i].path;
+    if (p < live_first_) { // on a path of a table a reload replaced (mapped_device.hpp)
+      if (s == blk_status::ok || !is_path_error(s)) {
+        finish(i, s);
+      } else if (table_.bio) {
+        ios_[i].at = where::held;
+        submit(i); // handed to the live table at once
+      } else {
+        requeue(i, s == blk_status::resource);
+      }
+      return;
+    }
     if (s == blk_status::ok || !is_path_error(s)) {
       if (s == blk_status::ok)
         paths_[p].consecutive_errors = 0;
@@ -1029,6 +1041,55 @@ private:
     kick();
   }
 
+  /// The table's own state, as a newly built engine has it; its paths go after any earlier
+  /// table's (whose I/O may still be in flight, `reload`).
+  void load_table() {
+    live_first_ = paths_.size();
+    groups_.clear();
+    qifnp_ = table_.queue_if_no_path;
+    handler_ = !table_.bio && !table_.hw_handler.empty();
+    queue_io_ = true;
+    for (std::size_t gi = 0; gi < table_.groups.size(); ++gi) {
+      group g;
+      const auto& spec = table_.groups[gi];
+      g.kind = spec.selector == "round-robin"    ? sel::rr
+               : spec.selector == "queue-length" ? sel::ql
+               : spec.selector == "service-time" ? sel::st
+                                                 : sel::hst;
+      if (g.kind == sel::hst) {
+        if (!spec.selector_args.empty())
+          g.base_weight = to_u32(spec.selector_args[0]);
+        if (spec.selector_args.size() >= 2)
+          g.threshold = to_u32(spec.selector_args[1]);
+        for (unsigned k = 0; k + 1 < g.weights.size(); ++k)
+          g.weights[k] = fixed_power(g.base_weight, k + 1);
+        g.weights.back() = 0;
+      }
+      for (std::size_t k = 0; k < spec.paths.size(); ++k) {
+        path p;
+        p.device = spec.paths[k].device;
+        p.group = gi;
+        const auto& args = spec.paths[k].args;
+        p.repeat = args.size() >= 1 ? to_u32(args[0]) : 1;
+        p.throughput = args.size() >= 2 ? to_u32(args[1]) : 1;
+        g.paths.push_back(paths_.size());
+        g.valid.push_back(paths_.size());
+        paths_.push_back(std::move(p));
+      }
+      groups_.push_back(std::move(g));
+    }
+    nr_valid_ = paths_.size() - live_first_;
+    saved_qifnp_ = pg_init_required_ = pg_init_delay_retry_ = pg_init_disabled_ = false;
+    current_pg_.reset();
+    current_path_.reset();
+    next_pg_.reset();
+    if (table_.initial_pg >= 1 && table_.initial_pg <= groups_.size())
+      next_pg_ = table_.initial_pg - 1;
+    pg_init_in_progress_ = 0;
+    pg_init_count_ = 0;
+    event_nr_ = 0;
+  }
+
   // ------------------------------------------------------------------ fail / reinstate (§4.6)
 
   void fail_path(std::size_t p) {
@@ -1152,7 +1213,8 @@ private:
   // ------------------------------------------------------------------ state
 
   model_table table_;
-  std::vector<path> paths_;
+  std::vector<path> paths_; ///< every table's: the live table's from live_first_ on (`reload`)
+  std::size_t live_first_ = 0;
   std::vector<group> groups_;
   bool handler_ = false;
 

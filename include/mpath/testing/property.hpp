@@ -58,7 +58,7 @@ template <class Traits = sim_traits> struct model_sut {
 template <class Traits = sim_traits> struct model_check {
   /// The steps to draw from, given the model's state.
   std::function<rc::Gen<script_step>(const reference_model&)> steps = [](const reference_model& m) {
-    return gen_step(m, {.engine_options = true});
+    return gen_step(m, {.engine_options = true, .reload = true});
   };
   /// Called after every step with the model's state before and after it and the device (after it);
   /// state your own property with RC_ASSERT.
@@ -95,7 +95,7 @@ public:
     auto expected = run_step(after, step_);
 
     std::vector<std::uint64_t> dispatched_before;
-    for (const auto& p : d.backend().paths())
+    for (const auto& p : d.live_paths())
       dispatched_before.push_back(p.dispatched);
     std::vector<bool> failed_before;
     for (auto& g : d.engine().groups())
@@ -113,8 +113,8 @@ public:
     if (after.event_nr() != d.engine().event_nr())
       fail(sut, "table event counter", std::to_string(after.event_nr()), std::to_string(d.engine().event_nr()));
 
-    auto paths = d.backend().paths();
-    for (std::size_t i = 0; i < paths.size(); ++i)
+    auto paths = d.live_paths(); // a reload's new paths are other paths
+    for (std::size_t i = 0; step_.what != script_step::kind::reload && i < paths.size(); ++i)
       if (failed_before[i] && paths[i].dispatched != dispatched_before[i])
         fail(sut, "no dispatch to a failed path (product.md §4)",
              paths[i].device + " was failed: dispatched=" + std::to_string(dispatched_before[i]),

@@ -7,6 +7,7 @@
 
 #include <mpath/error.hpp>
 #include <mpath/health/path_checker.hpp>
+#include <mpath/health/topology.hpp>
 #include <mpath/hw_handler.hpp>
 #include <mpath/io.hpp>
 #include <mpath/table.hpp>
@@ -128,6 +129,8 @@ struct script_step {
     probe,
     prio,
     log,
+    reload,
+    topology,
   };
   static constexpr std::uint64_t all = std::numeric_limits<std::uint64_t>::max();
 
@@ -143,6 +146,14 @@ struct script_step {
   std::vector<std::string> words;                    ///< message, echo; create: the table's words; policy: KEY VALUE...
   health::check_result check = health::check_result::up; ///< probe
   std::int64_t priority = 1;                             ///< prio
+
+  /// create, reload: the table's words as one text.
+  std::string params() const {
+    std::string out;
+    for (const auto& w : words)
+      out += (out.empty() ? "" : " ") + w;
+    return out;
+  }
 
   /// The script line, for the device called `device`.
   std::string line(std::string_view device) const {
@@ -174,6 +185,8 @@ struct script_step {
              (key == "keep_last_path" ? (flag ? "on" : "off") : std::to_string(count));
     case kind::events: return "events " + n;
     case kind::create: return joined("create " + n);
+    case kind::reload: return joined("reload " + n);
+    case kind::topology: return "topology " + n;
     case kind::remove: return "remove " + n;
     case kind::table: return "table " + n;
     case kind::status: return "status " + n;
@@ -206,6 +219,8 @@ namespace detail {
 inline constexpr std::size_t script_many = script_many_args;
 inline constexpr script_command_spec script_commands[] = {
     {"create", "create NAME PARAMS...", 2, script_many, false, script_step::kind::create},
+    {"reload", "reload NAME PARAMS...", 2, script_many, true, script_step::kind::reload},
+    {"topology", "topology NAME", 1, 1, true, script_step::kind::topology},
     {"remove", "remove NAME", 1, 1, true, script_step::kind::remove},
     {"table", "table NAME", 1, 1, true, script_step::kind::table},
     {"status", "status NAME", 1, 1, true, script_step::kind::status},
@@ -288,6 +303,7 @@ inline result<script_step> parse_script_words(std::span<const std::string> words
     s.name = args[0];
   switch (spec->what) {
   case k::create:
+  case k::reload:
   case k::policy:
   case k::message: s.words.assign(args.begin() + 1, args.end()); break;
   case k::probe:
@@ -435,6 +451,28 @@ void script_stats_lines(const Stats& s, const Paths& paths, std::vector<std::str
 }
 } // namespace detail
 
+namespace detail {
+/// format_topology's text as lines.
+inline std::vector<std::string> topology_lines(const health::map_topology& t) {
+  std::vector<std::string> out;
+  std::string text = health::format_topology(t);
+  std::size_t at = 0;
+  while (at < text.size()) {
+    std::size_t end = text.find('\n', at);
+    if (end == std::string::npos)
+      end = text.size();
+    out.push_back(text.substr(at, end - at));
+    at = end + 1;
+  }
+  return out;
+}
+/// The kernel model as a TopologySource: its TABLE and INFO text.
+struct model_status_view {
+  const reference_model& m;
+  std::string status(status_type t) const { return t == status_type::table ? m.table_status() : m.info(); }
+};
+} // namespace detail
+
 /// TABLE, INFO, then the `stats` lines: everything a script can observe of a device.
 inline std::vector<std::string> observe(const reference_model& m) {
   std::vector<std::string> out{strip_trailing_blank(m.table_status()), strip_trailing_blank(m.info())};
@@ -446,7 +484,7 @@ inline std::vector<std::string> observe(const reference_model& m) {
 template <class Traits> std::vector<std::string> observe(sim_device<Traits>& d) {
   std::vector<std::string> out{strip_trailing_blank(d.engine().status(status_type::table)),
                                strip_trailing_blank(d.engine().status(status_type::info))};
-  detail::script_stats_lines(d.stats(), d.backend().paths(), out);
+  detail::script_stats_lines(d.stats(), d.live_paths(), out);
   return out;
 }
 
@@ -471,7 +509,7 @@ inline std::optional<std::string> script_target_problem(const reference_model& m
 
 template <class Traits> std::optional<std::string> script_target_problem(sim_device<Traits>& d, const script_step& s) {
   std::vector<std::string> paths;
-  for (const auto& p : d.backend().paths())
+  for (const auto& p : d.backend().paths()) // every path the device has had: I/O may still be on it
     paths.push_back(p.device);
   return script_target_problem(paths, d.handler() != nullptr, s);
 }
@@ -518,6 +556,16 @@ inline std::vector<std::string> run_step(reference_model& m, const script_step& 
     return {r.code == 0 ? std::string("ok") : script_error_line(r.code, r.text)};
   }
   case k::option: apply_option(m, s); break;
+  case k::reload: {
+    auto t = parse_table(s.params());
+    if (!t)
+      return {script_error_line(t.err().code, t.err().text)};
+    auto r = m.reload(model_table::from(*t));
+    if (r.code != 0)
+      return {script_error_line(r.code, r.text)};
+    break;
+  }
+  case k::topology: return detail::topology_lines(health::topology_of(detail::model_status_view{m}, s.name));
   case k::events: return m.take_events();
   case k::table: return {observe(m)[0]};
   case k::status: return {observe(m)[1]};
@@ -560,12 +608,17 @@ template <class Traits> std::vector<std::string> run_step(sim_device<Traits>& d,
     else
       d.engine().set_queue_if_no_path_timeout(std::uint32_t(s.count));
     break;
+  case k::reload:
+    if (auto r = d.reload(s.params()); !r)
+      return {script_error_line(r.err().code, r.err().text)};
+    break;
+  case k::topology: return detail::topology_lines(health::topology_of(d.engine(), s.name));
   case k::events: return d.take_events();
   case k::table: return {strip_trailing_blank(d.engine().status(status_type::table))};
   case k::status: return {strip_trailing_blank(d.engine().status(status_type::info))};
   case k::stats: {
     std::vector<std::string> out;
-    detail::script_stats_lines(d.stats(), d.backend().paths(), out);
+    detail::script_stats_lines(d.stats(), d.live_paths(), out);
     return out;
   }
   default: break; // create, remove, echo: the interpreter's
@@ -586,6 +639,14 @@ template <class Traits> std::vector<std::string> run_step(health_sim_device<Trai
   case k::probe: d.probe(s.path, s.check); return {};
   case k::prio: d.prio(s.path, int(s.priority)); return {};
   case k::log: return d.take_log();
+  case k::reload:
+    if (auto r = d.reload(s.params()); !r)
+      return {script_error_line(r.err().code, r.err().text)};
+    return {};
+  case k::topology:
+    if (auto* monitor = d.monitor())
+      return detail::topology_lines(health::topology_of(d.device().engine(), *monitor, s.name));
+    return detail::topology_lines(health::topology_of(d.device().engine(), s.name));
   default: return run_step(d.device(), s);
   }
 }
@@ -603,6 +664,15 @@ inline std::vector<std::string> run_step(health_reference_model& m, const script
   case k::probe: m.probe(s.path, s.check); return {};
   case k::prio: m.prio(s.path, int(s.priority)); return {};
   case k::log: return m.take_log();
+  case k::reload: {
+    auto t = parse_table(s.params());
+    if (!t)
+      return {script_error_line(t.err().code, t.err().text)};
+    if (auto r = m.reload(model_table::from(*t)); r.code != 0)
+      return {script_error_line(r.code, r.text)};
+    return {};
+  }
+  case k::topology: return m.topology();
   case k::io: m.io(std::size_t(s.count), s.bytes); return {};
   case k::complete:
     m.complete(s.path, s.count == script_step::all ? ~std::size_t{0} : std::size_t(s.count), s.status);

@@ -3,6 +3,7 @@
 // fault injection, probe results and latency, and `sim_device`, which plays DM core around an
 // engine (requeue lists, a virtual clock, statistics). Deterministic; mpathctl is built on it.
 
+#include <mpath/mapped_device.hpp>
 #include <mpath/multipath.hpp>
 #include <mpath/requeue_list.hpp>
 #include <mpath/testing/manual_executor.hpp>
@@ -244,33 +245,64 @@ struct sim_traits : default_traits {
 template <class Traits = sim_traits> class sim_device {
 public:
   using engine_type = multipath<sim_backend, manual_executor, Traits>;
+  using device_type = mapped_device<sim_backend, manual_executor, Traits>;
   static constexpr std::uint64_t delay_requeue_ns = requeue_list<sim_io>::default_delay_ns;
 
   static result<std::unique_ptr<sim_device>> create(std::string_view table_text, engine_options options = {}) {
     std::unique_ptr<sim_device> d(new sim_device());
-    auto e = engine_type::create(d->backend_, d->exec_, table_text, options);
-    if (!e)
-      return std::move(e).err();
-    d->engine_ = std::move(*e);
+    auto made = device_type::create(d->backend_, d->exec_, table_text, options);
+    if (!made)
+      return std::move(made).err();
+    d->device_ = std::move(*made);
     return d;
   }
 
   ~sim_device() {
-    if (engine_)
-      engine_->shutdown([this] { exec_.run(); });
+    channel_.reset();
+    if (device_)
+      device_->shutdown([this] { exec_.run(); });
   }
 
-  engine_type& engine() noexcept { return *engine_; }
+  /// The live table's engine.
+  engine_type& engine() noexcept { return device_->engine(); }
+  const engine_type& engine() const noexcept { return device_->engine(); }
+  device_type& device() noexcept { return *device_; }
 
-  /// From now on every I/O is submitted through one engine channel (`multipath::channel`), as
-  /// one submitting thread of a product would: the model must not see a difference.
+  /// From now on every I/O is submitted through one channel (`mapped_device::channel`, following
+  /// reloads), as one submitting thread of a product would: the model must not see a difference.
   void use_channel() {
     if (!channel_)
-      channel_ = std::make_unique<typename engine_type::channel>(*engine_);
+      channel_ = std::make_unique<typename device_type::channel>(*device_);
   }
   sim_backend& backend() noexcept { return backend_; }
   manual_executor& executor() noexcept { return exec_; }
-  scripted_handler* handler() noexcept { return engine_->hw_handler().template get_if<scripted_handler>(); }
+  scripted_handler* handler() noexcept { return engine().hw_handler().template get_if<scripted_handler>(); }
+
+  /// The live table's paths as the backend counts them, in table order (`stats`): a reload opens
+  /// its paths anew, so they count from 0.
+  std::vector<sim_backend::path_state> live_paths() {
+    auto all = backend_.paths();
+    std::vector<sim_backend::path_state> out;
+    for (auto& g : engine().groups())
+      for (auto& p : g.paths())
+        out.push_back(all[p.handle()]);
+    return out;
+  }
+
+  /// `reload NAME PARAMS...` (product.md §6): load, noflush suspend, swap, resume, as multipathd
+  /// does; nothing changes when the table is bad.
+  result<void> reload(std::string_view table_text) {
+    auto t = device_->load(table_text);
+    if (!t)
+      return std::move(t).err();
+    const bool was_suspended = engine().suspended();
+    if (!was_suspended)
+      suspend(/*noflush=*/true);
+    device_->swap(std::move(*t), [this] { drive_activations(); });
+    if (!was_suspended)
+      resume();
+    return {};
+  }
 
   /// Submits `count` I/Os of `bytes` in order; returns the first id.
   std::uint64_t io(std::size_t count, std::uint64_t bytes = 4096) {
@@ -290,7 +322,7 @@ public:
   std::size_t complete(std::string_view device, std::size_t count, blk_status status) {
     auto ios = backend_.take_in_flight(device, count);
     for (sim_io* io : ios) {
-      after_complete(*io, engine_->complete(*io, status));
+      after_complete(*io, device_->complete(*io, status));
       settle();
     }
     return ios.size();
@@ -315,14 +347,14 @@ public:
       std::uint64_t due = 0;
       if (exec_.next_due(due) && due < next)
         next = due;
-      if (std::uint64_t requeue_due = 0; !engine_->suspended() && requeued_.next_due(requeue_due) &&
+      if (std::uint64_t requeue_due = 0; !engine().suspended() && requeued_.next_due(requeue_due) &&
                                          requeue_due < next) // a suspended device reissues nothing until resume
         next = requeue_due;
       next = std::max(next, exec_.now_ns());
       exec_.advance(next - exec_.now_ns());
       backend_.set_now(next);
       for (sim_io* io : backend_.take_due(next))
-        after_complete(*io, engine_->complete(*io, blk_status::ok));
+        after_complete(*io, device_->complete(*io, blk_status::ok));
       run();
       if (next >= target)
         break;
@@ -333,20 +365,12 @@ public:
   /// postsuspend waits for outstanding activations (kernel-target.md §4.5) as the kernel does,
   /// including a delayed retry: virtual time moves on to the next timer while nothing else is due.
   void suspend(bool noflush) {
-    engine_->presuspend(noflush);
+    engine().presuspend(noflush);
     run(); // a flushing suspend lets requeued I/O fail now that queueing is off
-    engine_->postsuspend([this] {
-      if (exec_.run() > 0)
-        return;
-      std::uint64_t due = 0;
-      if (exec_.next_due(due) && due > exec_.now_ns()) {
-        exec_.advance(due - exec_.now_ns());
-        backend_.set_now(exec_.now_ns());
-      }
-    });
+    engine().postsuspend([this] { drive_activations(); });
   }
   void resume() {
-    engine_->resume();
+    engine().resume();
     run();
   }
 
@@ -356,7 +380,7 @@ public:
     std::uint64_t submitted, ok, failed, queued, inflight;
   };
   counters stats() const {
-    return {submitted_, backend_.ok_count(), backend_.failed_count(), engine_->queued() + requeued_.size(),
+    return {submitted_, backend_.ok_count(), backend_.failed_count(), engine().queued() + requeued_.size(),
             backend_.in_flight_count()};
   }
   const std::deque<sim_io>& ios() const noexcept { return ios_; }
@@ -364,7 +388,19 @@ public:
 private:
   sim_device() = default;
 
-  void submit(sim_io& io) { after_submit(io, channel_ ? engine_->submit(io, *channel_) : engine_->submit(io)); }
+  void submit(sim_io& io) { after_submit(io, channel_ ? device_->submit(io, *channel_) : device_->submit(io)); }
+
+  /// postsuspend's wait: runs deferred work, and moves virtual time on to the next timer while
+  /// nothing else is due (a delayed activation retry).
+  void drive_activations() {
+    if (exec_.run() > 0)
+      return;
+    std::uint64_t due = 0;
+    if (exec_.next_due(due) && due > exec_.now_ns()) {
+      exec_.advance(due - exec_.now_ns());
+      backend_.set_now(exec_.now_ns());
+    }
+  }
 
   void after_submit(sim_io& io, disposition d) { hold_if_requeued(io, d); }
   void after_complete(sim_io& io, disposition d) { hold_if_requeued(io, d); }
@@ -380,12 +416,12 @@ private:
         return any;
       any = true;
       for (auto& c : batch)
-        after_complete(*c.io, engine_->complete(*c.io, c.status));
+        after_complete(*c.io, device_->complete(*c.io, c.status));
     }
   }
 
   bool resubmit(bool include_immediate, bool kicked = false) {
-    if (engine_->suspended())
+    if (engine().suspended())
       return false;
     if (kicked)
       requeued_.kick();
@@ -400,8 +436,8 @@ private:
 
   manual_executor exec_;
   sim_backend backend_;
-  std::unique_ptr<engine_type> engine_;
-  std::unique_ptr<typename engine_type::channel> channel_; // before the engine goes
+  std::unique_ptr<device_type> device_;
+  std::unique_ptr<typename device_type::channel> channel_; // before the device goes
   std::deque<sim_io> ios_;
   requeue_list<sim_io, null_lock> requeued_; ///< DM core's requeue list (single-threaded)
   std::uint64_t submitted_ = 0;

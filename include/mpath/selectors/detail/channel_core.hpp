@@ -103,15 +103,18 @@ private:
 /// (the channel's); refresh() runs under the selector lock.
 class path_view {
 public:
-  /// Sized for every path and filled with the valid ones in table order (under the selector lock).
-  void init(const path_changes& c) {
+  /// Sized for every path and ordered as the kernel's list is now for a selector that saw every
+  /// path change and no I/O: the table's order, then every change replayed (under the selector
+  /// lock). A channel made after paths failed and came back must not start from table order.
+  void init(const path_changes& c, bool reinstate_at_head) {
     order_.assign(c.size(), no_path);
     fresh_.assign(c.size(), no_path);
-    count_ = 0;
     for (path_index p = 0; p < c.size(); ++p)
-      if (!c.is_failed(p))
-        order_[count_++] = p;
-    seen_ = c.generation();
+      order_[p] = p;
+    count_ = c.size();
+    seen_ = 0;
+    repeat = {};
+    refresh(c, reinstate_at_head);
   }
 
   bool stale(std::uint64_t generation) const noexcept { return generation != seen_; }
@@ -273,7 +276,7 @@ public:
   std::uint32_t repeat_count(path_index p) const noexcept { return repeat_count_[p]; }
   void attach(state& s) {
     std::lock_guard guard(lock_);
-    s.view.init(changes_);
+    s.view.init(changes_, reinstate_at_head_);
     if constexpr (!std::is_void_v<Entry>)
       s.lines_ = std::vector<typename state::line>((changes_.size() + state::per_line - 1) / state::per_line);
     s.prev_ = nullptr;
