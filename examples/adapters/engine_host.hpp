@@ -12,10 +12,13 @@
 //   host.value()->submit(io);   // io.on_done(io, status) runs exactly once, on some adapter thread
 //
 // A thread that submits much I/O should do it through a channel of its own (make_channel,
-// multipath::channel: per-thread selection state, docs/performance.md); the requeue thread has one.
+// mapped_device::channel: per-thread selection state, docs/performance.md); the requeue thread has
+// one. The engine sits in a mapped_device, so `reload` adds and removes paths with I/O running
+// (docs/reload.md).
 
 #include "common.hpp"
 
+#include <mpath/mapped_device.hpp>
 #include <mpath/multipath.hpp>
 #include <mpath/requeue_list.hpp>
 #include <mpath/thread_executor.hpp>
@@ -38,7 +41,8 @@ namespace mpath::adapters {
 template <class Backend, class Exec = thread_executor, class Traits = default_traits> class engine_host {
 public:
   using engine_type = multipath<Backend, Exec, Traits>;
-  using channel = typename engine_type::channel;
+  using device_type = mapped_device<Backend, Exec, Traits>;
+  using channel = typename device_type::channel;
   using io_type = typename Backend::io_type;
   using event_fn = void (*)(void* ctx, const path_event& e) noexcept;
   static constexpr std::uint64_t delay_requeue_ns = requeue_list<io_type>::default_delay_ns; ///< DM core's 100 ms
@@ -47,11 +51,11 @@ public:
                                                      engine_options options = {}) {
     std::unique_ptr<engine_host> h(new engine_host(backend));
     backend.set_sink({h.get(), &on_complete, &on_kick, &on_event});
-    auto engine = engine_type::create(backend, exec, table_text, options);
-    if (!engine)
-      return std::move(engine).err();
-    h->engine_ = std::move(*engine);
-    h->requeue_channel_ = std::make_unique<channel>(*h->engine_);
+    auto device = device_type::create(backend, exec, table_text, options);
+    if (!device)
+      return std::move(device).err();
+    h->device_ = std::move(*device);
+    h->requeue_channel_ = std::make_unique<channel>(*h->device_);
     h->thread_ = std::thread([p = h.get()] { p->requeue_loop(); });
     return h;
   }
@@ -67,22 +71,28 @@ public:
     if (thread_.joinable())
       thread_.join();
     requeue_channel_.reset();
-    engine_.reset(); // shutdown: waits for activations, fails I/O the engine holds (bio mode)
+    device_.reset(); // shutdown: waits for activations, fails I/O the engine holds (bio mode)
     auto left = list_.take_all();
     while (io_type* io = left.pop_front())
       backend_.io_done(*io, blk_status::ioerr);
   }
 
-  engine_type& engine() noexcept { return *engine_; }
+  /// The live table's engine (messages, status, suspend/resume).
+  engine_type& engine() noexcept { return device_->engine(); }
+  device_type& device() noexcept { return *device_; }
+
+  /// mapped_device::reload: a new table with I/O running; nothing changes when it is bad. From
+  /// one thread at a time, not from a completion or an engine callback.
+  result<void> reload(std::string_view table_text) { return device_->reload(table_text); }
 
   /// A new I/O from the application.
-  void submit(io_type& io) noexcept { act(io, engine_->submit(io)); }
+  void submit(io_type& io) noexcept { act(io, device_->submit(io)); }
   /// The same through the submitting thread's channel.
-  void submit(io_type& io, channel& ch) noexcept { act(io, engine_->submit(io, ch)); }
+  void submit(io_type& io, channel& ch) noexcept { act(io, device_->submit(io, ch)); }
 
   /// A channel for one submitting thread. Destroy it before the host, with none of the I/O
   /// submitted through it in flight.
-  std::unique_ptr<channel> make_channel() { return std::make_unique<channel>(*engine_); }
+  std::unique_ptr<channel> make_channel() { return std::make_unique<channel>(*device_); }
 
   /// Called with every path event, on the executor's thread. Set it before I/O starts.
   void set_event_listener(event_fn fn, void* ctx) noexcept {
@@ -92,7 +102,7 @@ public:
 
   /// I/O waiting in the requeue list now (request mode), plus what the engine holds (bio mode).
   std::size_t held() const {
-    std::size_t n = engine_->queued();
+    std::size_t n = device_->engine().queued();
     std::lock_guard guard(mutex_);
     return n + list_.size();
   }
@@ -107,7 +117,7 @@ private:
 
   static void on_complete(void* ctx, io_type& io, blk_status s) noexcept {
     auto* self = static_cast<engine_host*>(ctx);
-    self->act(io, self->engine_->complete(io, s));
+    self->act(io, self->device_->complete(io, s));
   }
   static void on_kick(void* ctx) noexcept {
     auto* self = static_cast<engine_host*>(ctx);
@@ -153,7 +163,7 @@ private:
   }
 
   Backend& backend_;
-  std::unique_ptr<engine_type> engine_;
+  std::unique_ptr<device_type> device_;
   std::unique_ptr<channel> requeue_channel_; // the requeue thread's
   event_fn listener_ = nullptr;
   void* listener_ctx_ = nullptr;
