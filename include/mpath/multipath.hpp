@@ -29,6 +29,7 @@
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -153,14 +154,16 @@ private:
   disposition submit_on(io_type& io, channel_state* ch) noexcept {
     io.path_ = nullptr;
     if (suspend_state_.load(std::memory_order_acquire) == suspend_state::suspended) [[unlikely]]
-      if (auto d = submit_suspended(io); d != disposition::dispatched)
-        return d;
+      if (std::optional<disposition> d = submit_suspended(io))
+        return *d;
     return mode_ == queue_mode::bio ? map_bio(io, ch) : map_request(io, ch);
   }
 
   /// submit while suspended, out of the I/O path's line (measured: kept inline it cost the steady
-  /// state 1.5 ns); `dispatched` means "not held: map it".
-  [[gnu::cold, gnu::noinline]] disposition submit_suspended(io_type& io) noexcept {
+  /// state 1.5 ns). Nothing when the I/O is not held and must be mapped here (a resume came
+  /// first); else what became of it (held, or handed to the live table, which may have
+  /// dispatched it already: it is not this engine's any more).
+  [[gnu::cold, gnu::noinline]] std::optional<disposition> submit_suspended(io_type& io) noexcept {
     if (mode_ == queue_mode::request) // DM core holds it until resume; a replaced table's, not at all
       return retired() ? disposition::requeue : disposition::delay_requeue;
     {
@@ -176,7 +179,7 @@ private:
     }
     if (retired())
       return handoff_.fn(handoff_.context, io);
-    return disposition::dispatched;
+    return std::nullopt;
   }
 
 public:
