@@ -181,7 +181,13 @@ TEST_CASE("nbd: server errors through nbdkit's error filter map to block statuse
   std::string trigger = dir / "fail";
   for (const auto& e : cases) {
     CAPTURE(e.error);
-    nbdkit_server srv({.file = file, .error_file = trigger, .error = e.error, .log = dir / "err.log"});
+    // A Unix socket: a TCP port picked here could be one another test's server is restarted on
+    // (CTest runs two tests at a time), and this test would then talk to that server.
+    nbdkit_server srv({.file = file,
+                       .unix_socket = dir / (std::string("sock-") + e.error),
+                       .error_file = trigger,
+                       .error = e.error,
+                       .log = dir / "err.log"});
     REQUIRE(srv.start());
     nbd_backend backend({.timeout_ms = 2000});
     adapter_tests::collector c;
