@@ -41,6 +41,28 @@ struct block_io : io_context {
   std::uint8_t kind = 0;        ///< adapter-internal tag (probe, ...)
 };
 
+/// A synchronous probe through an asynchronous adapter: the prober issues it and `wait`s; the
+/// adapter's completion path calls `finish` instead of reporting it (io_uring.hpp, nbd.hpp).
+struct probe_io : block_io {
+  blk_status wait() {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [&] { return finished_; });
+    return status_;
+  }
+  void finish(blk_status s) noexcept {
+    std::lock_guard guard(mutex_); // the prober frees this once it sees `finished_`
+    status_ = s;
+    finished_ = true;
+    cv_.notify_one();
+  }
+
+private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool finished_ = false; // guarded by mutex_
+  blk_status status_ = blk_status::ok;
+};
+
 /// Steady-clock nanoseconds, the time base of `block_io::submit_ns` and of mpath::thread_executor.
 inline std::uint64_t steady_ns() noexcept {
   return std::uint64_t(

@@ -136,9 +136,7 @@ public:
     p.path_id = h.id;
     p.kind = kind_probe;
     ring_of(h.id).push(p);
-    std::unique_lock lock(p.mutex);
-    p.cv.wait(lock, [&] { return p.finished; });
-    return p.status;
+    return p.wait();
   }
 
   std::size_t path_count() const noexcept { return paths_.size(); }
@@ -150,13 +148,6 @@ public:
 private:
   static constexpr std::uint8_t kind_io = 0, kind_probe = 1;
   static constexpr std::uint64_t doorbell_tag = 1; // user_data of the eventfd read; I/O pointers are aligned
-
-  struct probe_io : block_io {
-    std::mutex mutex;
-    std::condition_variable cv;
-    bool finished = false; // guarded by mutex
-    blk_status status = blk_status::ok;
-  };
 
   struct path_rec {
     std::string device;
@@ -239,11 +230,7 @@ private:
 
   void finish(block_io& io, blk_status s) noexcept {
     if (io.kind == kind_probe) {
-      auto& p = static_cast<probe_io&>(io);
-      std::lock_guard guard(p.mutex); // the prober frees p once it sees `finished`
-      p.status = s;
-      p.finished = true;
-      p.cv.notify_one();
+      static_cast<probe_io&>(io).finish(s);
       return;
     }
     paths_[io.path_id].stats.count(s);

@@ -206,9 +206,7 @@ public:
     io.kind = kind_probe;
     io.submit_ns = steady_ns();
     push(p, io);
-    std::unique_lock lock(io.mutex);
-    io.cv.wait(lock, [&] { return io.finished; }); // the loop answers within the timeout
-    return io.status;
+    return io.wait(); // the loop answers within the timeout
   }
 
   /// Connects a dead path again without reading through it (`ok` if it is connected already).
@@ -240,13 +238,6 @@ public:
 
 private:
   static constexpr std::uint8_t kind_io = 0, kind_probe = 1;
-
-  struct probe_io : block_io {
-    std::mutex mutex;
-    std::condition_variable cv;
-    bool finished = false; // guarded by mutex
-    blk_status status = blk_status::ok;
-  };
 
   struct path_rec;
 
@@ -415,11 +406,7 @@ private:
 
   void finish(block_io& io, blk_status s) noexcept {
     if (io.kind == kind_probe) {
-      auto& p = static_cast<probe_io&>(io);
-      std::lock_guard guard(p.mutex); // the prober frees p once it sees `finished`
-      p.status = s;
-      p.finished = true;
-      p.cv.notify_one();
+      static_cast<probe_io&>(io).finish(s);
       return;
     }
     paths_[io.path_id]->stats.count(s);
