@@ -634,7 +634,9 @@ private:
         wait_ms = wake_at <= now ? 0 : int((wake_at - now + 999999) / 1000000);
       {
         std::lock_guard guard(mutex_);
-        bool queued = stopping_ != stopping;
+        // A path opened since `n` was read is work too: open_path may have rung while this loop
+        // was awake, and a submit to that path would then not ring again (a lost wake-up).
+        bool queued = stopping_ != stopping || npaths_.load(std::memory_order_acquire) != n;
         for (std::uint32_t i = 0; i < n && !queued; ++i)
           queued = paths_[i]->head || paths_[i]->fresh;
         if (queued)
@@ -669,9 +671,12 @@ private:
         }
         if (rc == 0 && (rev & POLLOUT))
           rc = nbd_aio_notify_write(p.h);
-        drain_answered(p);
+        // A dying connection is dropped before any of its answers is reported (libnbd answers
+        // its commands with ENOTCONN as it dies): whoever sees the error then sees the path down.
         if (rc < 0 || nbd_aio_is_dead(p.h) || nbd_aio_is_closed(p.h))
-          drop(p, now, false);
+          drop(p, now, false); // reports the answers that came, then the rest
+        else
+          drain_answered(p);
       }
     }
     for (std::uint32_t i = 0, n = npaths_.load(std::memory_order_acquire); i < n; ++i)
