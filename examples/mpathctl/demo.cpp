@@ -17,6 +17,10 @@
 #if MPATH_HAVE_LIBURING
 #include "../adapters/io_uring.hpp"
 #endif
+#if MPATH_HAVE_LIBNBD
+#include "../adapters/nbd.hpp"
+#include "../adapters/nbdkit.hpp"
+#endif
 
 #include <mpath/health/log.hpp>
 #include <mpath/health/monitor.hpp>
@@ -27,9 +31,11 @@
 #include <mpath/thread_executor.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -131,7 +137,16 @@ OUTPUT
 OPTIONS
   --paths N           number of paths, 2..16 (default 4), split into two groups
   --duration SECS     length of the run, at least 2 (default 10)
-  --backend NAME      io_uring (default when built with liburing) or posix
+  --backend NAME      io_uring (default when built with liburing), posix, or nbd: the paths
+                      are NBD connections (libnbd) to nbdkit servers the demo starts on
+                      127.0.0.1, one per path, each serving the data file behind nbdkit's error
+                      filter; a path fails for real: its server answers EIO. Then a phase with
+                      one more server delayed by 30 ms (nbdkit's delay filter) runs each selector
+                      over path0 and it, and shows how much each sends to the slow path. The
+                      servers are stopped on exit, also on Ctrl-C
+  --selector-secs S   --backend nbd: length of each selector's run (default 2)
+  --selectors-only    --backend nbd: only the selector phase
+  --csv FILE          --backend nbd: the selector phase's figures as CSV (bench/nbd_selectors.sh)
   --depth N           I/Os in flight (default 32)
   --size MIB          size of the data file in MiB (default 64)
   --dir DIR           where to create the files (default $TMPDIR, else /tmp); removed afterwards
@@ -169,7 +184,15 @@ struct options {
   unsigned tick_ms = 0; ///< 0: duration x 10 ms
   unsigned activation_ms = 50;
   bool quiet = false;
+  double selector_secs = 2; ///< --backend nbd: each selector's run over the delayed path
+  bool selectors_only = false;
+  std::string csv; ///< where the selector runs' figures go as CSV (bench/nbd_selectors.sh)
 };
+
+/// Ctrl-C (SIGINT) or SIGTERM: the run stops early, winds down and cleans up (the nbdkit servers
+/// are in their own process group, so they stay up until then).
+std::atomic<bool> interrupted{false};
+extern "C" void on_interrupt(int) { interrupted.store(true); }
 
 double seconds_since(std::uint64_t start_ns, std::uint64_t t) { return double(t - start_ns) / 1e9; }
 
@@ -210,15 +233,19 @@ class health_log {
 public:
   using kind = health::health_event::kind;
 
-  health_log(event_log& out, const std::string& dir) : out_(out), dir_(dir + "/") {}
+  /// `tokens`: the paths' table tokens, shown by their short names.
+  health_log(event_log& out, const std::vector<std::string>& tokens) : out_(out), tokens_(tokens) {}
 
   void log(const health::health_event& e) noexcept {
     std::uint64_t t = ad::steady_ns();
     try {
       std::string line;
       health::format(e, line);
-      for (auto at = line.find(dir_); at != std::string::npos; at = line.find(dir_, at))
-        line.erase(at, dir_.size());
+      for (const auto& token : tokens_) {
+        std::string name = short_name(token);
+        for (auto at = line.find(token); at != std::string::npos; at = line.find(token, at + name.size()))
+          line.replace(at, token.size(), name);
+      }
       out_.add("health: " + line, t);
       std::lock_guard guard(mutex_);
       seen_.push_back({t, e.type, short_name(e.path)});
@@ -258,7 +285,7 @@ private:
     std::string path; ///< short name
   };
   event_log& out_;
-  const std::string dir_;
+  const std::vector<std::string> tokens_;
   mutable std::mutex mutex_;
   std::vector<record> seen_; // guarded by mutex_
 };
@@ -415,7 +442,14 @@ private:
   std::vector<std::string> paths_;
 };
 
-template <class Inner> int run(Inner& inner, const options& o, const demo_files& files, const char* backend_name) {
+/// Switches path `i`'s fault on or off (`down`), the way the backend's paths really fail.
+using fault_switch = std::function<void(unsigned i, bool down)>;
+
+/// The demo over `inner`'s paths `tokens` to `files.data()`. `set_fault` empty: faults are the
+/// fault injector's (transport errors in the adapter).
+template <class Inner>
+int run(Inner& inner, const options& o, const demo_files& files, const std::vector<std::string>& tokens,
+        const char* backend_name, fault_switch set_fault = {}) {
   using backend_type = ad::fault_injector<Inner&>;
   using handler_type = demo_handler<backend_type>;
   using host_type = ad::engine_host<backend_type, mpath::thread_executor, demo_traits<handler_type>>;
@@ -427,10 +461,10 @@ template <class Inner> int run(Inner& inner, const options& o, const demo_files&
   const unsigned n = o.paths, g1 = (n + 1) / 2;
   std::string table = "1 queue_if_no_path 1 demo 2 1 round-robin 0 " + std::to_string(g1) + " 1";
   for (unsigned i = 0; i < g1; ++i)
-    table += " " + files.paths()[i] + " 1";
+    table += " " + tokens[i] + " 1";
   table += " round-robin 0 " + std::to_string(n - g1) + " 1";
   for (unsigned i = g1; i < n; ++i)
-    table += " " + files.paths()[i] + " 1";
+    table += " " + tokens[i] + " 1";
 
   event_log log;
   mpath::thread_executor exec;
@@ -455,9 +489,9 @@ template <class Inner> int run(Inner& inner, const options& o, const demo_files&
   const unsigned tick_ms = o.tick_ms ? o.tick_ms : unsigned(o.duration * 10);
   mpath::thread_executor probe_exec;
   checker_type checker(backend, probe_exec);
-  std::vector<std::string> group1_paths(files.paths().begin(), files.paths().begin() + g1);
+  std::vector<std::string> group1_paths(tokens.begin(), tokens.begin() + g1);
   demo_prioritizer prio{group1_paths};
-  health_log hlog(log, files.dir());
+  health_log hlog(log, tokens);
   monitor_type monitor(engine, checker, prio, hlog, std::string(map_name), {},
                        health::monitor_options{.tick_ns = std::uint64_t(tick_ms) * 1'000'000});
   const std::vector<std::pair<std::string, std::string>> policy = {
@@ -522,13 +556,20 @@ template <class Inner> int run(Inner& inner, const options& o, const demo_files&
   std::vector<std::string> group2_names;
   for (unsigned i = g1; i < n; ++i)
     group2_names.push_back("path" + std::to_string(i));
+  if (!set_fault)
+    set_fault = [&](unsigned i, bool down) {
+      if (down)
+        backend.path_down(i, mpath::blk_status::transport);
+      else
+        backend.path_up(i);
+    };
   auto group_down = [&](unsigned first, unsigned last) {
     for (unsigned i = first; i < last; ++i)
-      backend.path_down(i, mpath::blk_status::transport);
+      set_fault(i, true);
   };
   auto group_up = [&](unsigned first, unsigned last) {
     for (unsigned i = first; i < last; ++i)
-      backend.path_up(i);
+      set_fault(i, false);
   };
   auto path_active = [&](unsigned i) {
     return engine.groups()[i < g1 ? 0 : 1].path(mpath::path_index(i < g1 ? i : i - g1)).is_active();
@@ -659,7 +700,7 @@ template <class Inner> int run(Inner& inner, const options& o, const demo_files&
       std::fflush(stdout);
       next_status += 1'000'000'000;
     }
-    if (now >= end)
+    if (now >= end || interrupted.load())
       break;
   }
 
@@ -749,8 +790,154 @@ template <class Inner> int run(Inner& inner, const options& o, const demo_files&
     std::printf("\nresult: every block verified, no I/O lost; the only I/O errors: %llu queued %s failed by %s, as "
                 "configured\n",
                 (unsigned long long)failed_by_bound, failed_by_bound == 1 ? "I/O" : "I/Os", bound.c_str());
-  return good ? 0 : 1;
+  return interrupted.load() ? 130 : good ? 0 : 1;
 }
+
+#if MPATH_HAVE_LIBNBD
+/// One selector's run over the fast path and the delayed one.
+struct selector_run {
+  std::string selector;
+  double mib_per_s = 0, iops = 0, slow_share = 0, mean_ms = 0;
+  bool ok = false; ///< every read right, none lost, failed or completed twice
+};
+
+/// Each of the four list selectors in turn, in a one-group table over `fast` and `slow` (a path
+/// behind nbdkit's delay filter): 4 KiB random reads, --depth in flight, --selector-secs each,
+/// through the same NBD backend. How much of the I/O each selector sends to the slow path is
+/// what decides the throughput (docs/nbd.md's figure).
+std::vector<selector_run> run_selectors(ad::nbd_backend& nbd, const std::string& fast, const std::string& slow,
+                                        const demo_files& files, const options& o) {
+  using host_type = ad::engine_host<ad::nbd_backend>;
+  std::vector<selector_run> runs;
+  int fd = ::open(files.data().c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    return runs;
+  mpath::thread_executor exec;
+  for (const char* sel : {"round-robin", "queue-length", "service-time", "historical-service-time"}) {
+    if (interrupted.load())
+      break;
+    selector_run r{sel};
+    std::uint32_t base = std::uint32_t(nbd.path_count()); // this table's paths get the next ids
+    auto created = host_type::create(nbd, exec, "0 0 1 1 " + std::string(sel) + " 0 2 0 " + fast + " " + slow);
+    if (!created) {
+      std::fprintf(stderr, "mpathctl demo: %s: %s\n", sel, created.err().text.c_str());
+      break;
+    }
+    auto& host = **created;
+    ad::workload_options wo;
+    wo.blocks = o.size_mib * 1024 * 1024 / 4096;
+    wo.depth = o.depth;
+    wo.read_percent = 100;
+    wo.seed = ad::steady_ns();
+    auto channel = host.make_channel();
+    ad::block_workload work(wo, [&](ad::workload_io& io) { host.submit(io, *channel); });
+    if (!work.prepare(fd))
+      break;
+    std::uint64_t latency_ns = 0, done = 0;
+    work.on_issue = [](ad::workload_io& io) { io.tag = ad::steady_ns(); };
+    work.on_complete = [&](const ad::workload_io& io) {
+      latency_ns += io.done_ns - io.tag;
+      ++done;
+    };
+    const std::uint64_t t0 = ad::steady_ns(), until = t0 + std::uint64_t(o.selector_secs * 1e9);
+    work.start();
+    while (ad::steady_ns() < until && !interrupted.load())
+      work.pump(std::chrono::milliseconds(5));
+    const double secs = double(ad::steady_ns() - t0) / 1e9;
+    const std::uint64_t reads = work.stats().reads; // those completed by the end of the run
+    std::size_t lost = work.drain(std::chrono::seconds(10));
+    auto totals = work.stats();
+    const double on_fast = double(nbd.counters(base).completed), on_slow = double(nbd.counters(base + 1).completed);
+    r.iops = double(reads) / secs;
+    r.mib_per_s = r.iops * 4096 / (1024 * 1024);
+    r.slow_share = on_fast + on_slow > 0 ? on_slow / (on_fast + on_slow) : 0;
+    r.mean_ms = done ? double(latency_ns) / double(done) / 1e6 : 0;
+    r.ok = lost == 0 && totals.errors == 0 && totals.bad_data == 0 && totals.duplicate_completions == 0;
+    runs.push_back(r);
+  }
+  ::close(fd);
+  return runs;
+}
+
+/// `--backend nbd`: one nbdkit process per path on 127.0.0.1, each serving the data file through
+/// the error filter (a path's fault: its error file exists, and the server answers EIO), then a
+/// phase over path0 and one more server delayed by 30 ms.
+int run_nbd(const options& o, const demo_files& files) {
+  std::vector<std::unique_ptr<ad::nbdkit_server>> servers;
+  std::vector<std::string> tokens, error_files;
+  for (unsigned i = 0; i < o.paths; ++i) {
+    error_files.push_back(files.dir() + "/fail-path" + std::to_string(i));
+    servers.push_back(std::make_unique<ad::nbdkit_server>(
+        ad::server_config{.file = files.data(), .error_file = error_files.back(), .error = "EIO"}));
+    if (!servers.back()->start()) {
+      std::fprintf(stderr, "mpathctl demo: cannot start nbdkit on %s (is nbdkit installed?)\n",
+                   servers.back()->token().c_str());
+      return 1;
+    }
+    // The export name is the path's name (nbdkit's file plugin serves any name): it is what the
+    // output shows.
+    tokens.push_back("nbd://" + servers.back()->token() + "/path" + std::to_string(i));
+  }
+  struct clear_faults {
+    const std::vector<std::string>& files;
+    ~clear_faults() {
+      for (const auto& f : files)
+        ::unlink(f.c_str()); // also after Ctrl-C: the directory is removed after this
+    }
+  } clear_guard{error_files};
+  ad::nbd_backend nbd({.timeout_ms = 2000});
+  int rc = 0;
+  if (!o.selectors_only) {
+    if (!o.quiet) {
+      std::printf("nbdkit servers (file plugin, error filter; a path fails when its error file exists):\n");
+      for (unsigned i = 0; i < o.paths; ++i)
+        std::printf("  path%u  %s  pid %d\n", i, tokens[i].c_str(), int(servers[i]->pid()));
+      std::printf("\n");
+    }
+    rc = run(nbd, o, files, tokens, "NBD (libnbd) to nbdkit", [&](unsigned i, bool down) {
+      if (down)
+        ad::touch(error_files[i]);
+      else
+        ::unlink(error_files[i].c_str());
+    });
+    if (rc != 0 || interrupted.load())
+      return rc;
+  }
+
+  ad::nbdkit_server slow_server(ad::server_config{.file = files.data(), .delay = "rdelay=30ms wdelay=30ms"});
+  if (!slow_server.start()) {
+    std::fprintf(stderr, "mpathctl demo: cannot start nbdkit with the delay filter\n");
+    return 1;
+  }
+  const std::string slow = "nbd://" + slow_server.token() + "/slow";
+  std::printf("\nselectors: one group of two NBD paths, path0 and slow (nbdkit's delay filter, 30 ms per "
+              "request);\n%u random 4 KiB reads in flight, %.0f s each, through the same engine code\n\n",
+              o.depth, o.selector_secs);
+  auto runs = run_selectors(nbd, tokens[0], slow, files, o);
+  std::printf("  %-24s %10s %10s %14s %14s %12s\n", "selector", "MiB/s", "IOPS", "x round-robin", "share on slow",
+              "mean latency");
+  std::FILE* csv = o.csv.empty() ? nullptr : std::fopen(o.csv.c_str(), "w");
+  if (csv)
+    std::fprintf(csv, "selector,mib_per_s,iops,ratio_to_round_robin,slow_share,mean_latency_ms\n");
+  bool all_ok = runs.size() == 4;
+  for (const auto& r : runs) {
+    double ratio = runs[0].mib_per_s > 0 ? r.mib_per_s / runs[0].mib_per_s : 0;
+    std::printf("  %-24s %10.2f %10.0f %13.2fx %13.1f%% %9.2f ms%s\n", r.selector.c_str(), r.mib_per_s, r.iops, ratio,
+                100 * r.slow_share, r.mean_ms, r.ok ? "" : "  (I/O lost, failed or wrong)");
+    if (csv)
+      std::fprintf(csv, "%s,%.3f,%.1f,%.4f,%.4f,%.3f\n", r.selector.c_str(), r.mib_per_s, r.iops, ratio, r.slow_share,
+                   r.mean_ms);
+    all_ok = all_ok && r.ok;
+  }
+  if (csv)
+    std::fclose(csv);
+  if (interrupted.load())
+    return 130;
+  std::printf("\nresult: %s\n",
+              all_ok ? "selectors: every read verified, none lost or failed" : "selectors: FAILED (see above)");
+  return all_ok ? rc : 1;
+}
+#endif
 
 bool parse_unsigned(std::string_view s, unsigned long long& out) {
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
@@ -813,8 +1000,20 @@ int run_demo(int argc, char** argv) {
       o.backend = argv[++i];
       if (o.backend == "uring")
         o.backend = "io_uring";
-      if (o.backend != "io_uring" && o.backend != "posix")
-        return usage("--backend is io_uring or posix");
+      if (o.backend != "io_uring" && o.backend != "posix" && o.backend != "nbd")
+        return usage("--backend is io_uring, posix or nbd");
+#if !MPATH_HAVE_LIBNBD
+      if (o.backend == "nbd")
+        return usage("--backend nbd: mpathctl was built without libnbd (libnbd-dev)");
+#endif
+    } else if (a == "--selector-secs") {
+      if (!value(v, 1, 600))
+        return usage("--selector-secs takes whole seconds from 1 to 600");
+      o.selector_secs = double(v);
+    } else if (a == "--selectors-only") {
+      o.selectors_only = true;
+    } else if (a == "--csv" && i + 1 < argc) {
+      o.csv = argv[++i];
     } else if (a == "--dir" && i + 1 < argc) {
       o.dir = argv[++i];
     } else {
@@ -829,6 +1028,15 @@ int run_demo(int argc, char** argv) {
   if (!files.create(o.dir, o.paths, o.size_mib * 1024 * 1024))
     return 1;
   setvbuf(stdout, nullptr, _IOLBF, 0);
+  struct sigaction sa {};
+  sa.sa_handler = on_interrupt;
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+
+#if MPATH_HAVE_LIBNBD
+  if (o.backend == "nbd")
+    return run_nbd(o, files);
+#endif
 
 #if MPATH_HAVE_LIBURING
   if (o.backend == "io_uring") {
@@ -837,7 +1045,7 @@ int run_demo(int argc, char** argv) {
     uo.entries = std::max(64u, o.depth * 2);
     auto b = ad::uring_backend::create(uo);
     if (b)
-      return run(**b, o, files, "io_uring");
+      return run(**b, o, files, files.paths(), "io_uring");
     std::fprintf(stderr, "mpathctl demo: io_uring unavailable (%s): using the POSIX adapter\n", b.err().text.c_str());
   }
 #else
@@ -851,7 +1059,7 @@ int run_demo(int argc, char** argv) {
     po.alignment = 4096;
   }
   ad::posix_backend<> b(po);
-  return run(b, o, files, "POSIX pread/pwrite");
+  return run(b, o, files, files.paths(), "POSIX pread/pwrite");
 }
 
 } // namespace mpathctl
