@@ -11,6 +11,7 @@
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -744,3 +745,130 @@ TEST_CASE("health monitor: destroying the engine while a monitor is attached abo
 }
 
 } // namespace
+
+// ------------------------------------------------------------------------ regrouping (§8.5)
+
+namespace {
+
+/// The owner's half of the regroup hand-off, as health_sim_device does it after a tick.
+bool owner_reloads(rig& r) {
+  auto done = r.mon->reload_if_wanted(*r.dev, [&] { r.dev->executor().run(); });
+  REQUIRE(done);
+  r.dev->run();
+  return *done;
+}
+
+} // namespace
+
+TEST_CASE("health monitor: group_by_prio regroups by priority, and again after a priority change") {
+  rig r(one_group);
+  r.prio.set_priority("8:16", 50);
+  r.prio.set_priority("8:32", 10);
+  r.policy("polling_interval", "1");
+  r.policy("path_grouping_policy", "group_by_prio");
+  r.start();
+  r.dev->io(2); // one in flight on each path: kept across both reloads
+
+  // Tick 1 reads 50 and 10: two priorities, two groups. The tick only asks; the table stays.
+  r.until(1);
+  CHECK(r.log().empty());
+  CHECK(r.mon->wanted_reload() == "0 0 2 1 round-robin 0 1 1 8:16 1 round-robin 0 1 1 8:32 1 ");
+  CHECK(r.table() == "0 0 1 1 round-robin 0 2 1 8:16 1 8:32 1 ");
+
+  // The owner reloads: the best group (8:16, 50) first and initial.
+  CHECK(owner_reloads(r));
+  CHECK(r.log() == lines{"mp: reload"});
+  CHECK(r.table() == "0 0 2 1 round-robin 0 1 1 8:16 1 round-robin 0 1 1 8:32 1 ");
+  // queue_io 1: the new table has not chosen a group yet (no I/O came since).
+  CHECK(r.info() == "2 1 0 0 2 1 E 0 1 0 8:16 A 0 E 0 1 0 8:32 A 0 ");
+  CHECK_FALSE(r.mon->wanted_reload());
+  auto paths = r.mon->paths();
+  REQUIRE(paths.size() == 2);
+  CHECK(paths[0].device == "8:16");
+  CHECK(paths[0].group == 1);
+  CHECK(paths[0].priority == 50);
+  CHECK(paths[0].state == path_check_state::up);
+  CHECK(paths[1].group == 2);
+  CHECK(paths[1].priority == 10);
+  CHECK(r.mon->group_priority(1) == 50);
+  CHECK(r.mon->group_priority(2) == 10);
+  CHECK(r.dev->stats().inflight == 2);
+
+  // Nothing changes at tick 2 but 8:32's priority, read at its check there: one priority, one group.
+  r.prio.set_priority("8:32", 50);
+  r.until(2);
+  CHECK(r.log().empty());
+  CHECK(r.mon->wanted_reload() == "0 0 1 1 round-robin 0 2 1 8:16 1 8:32 1 ");
+  CHECK(owner_reloads(r));
+  CHECK(r.log() == lines{"mp: reload"});
+  CHECK(r.table() == "0 0 1 1 round-robin 0 2 1 8:16 1 8:32 1 ");
+  CHECK(r.mon->group_priority(1) == 50);
+
+  // The grouping holds from now on: no more reloads.
+  r.until(10);
+  CHECK_FALSE(r.mon->wanted_reload());
+  CHECK(r.log().empty());
+  // The I/O of the first table completes there.
+  CHECK(r.dev->complete("", 10, mpath::blk_status::ok) == 2);
+  CHECK(r.dev->stats().ok == 2);
+}
+
+TEST_CASE("health monitor: setting multibus regroups at the next tick, a failed path stays failed") {
+  rig r(two_groups);
+  r.probe("8:32", check_result::down);
+  r.policy("path_grouping_policy", "multibus");
+  r.start();
+  r.until(1);
+  CHECK(r.log() == lines{"checker failed path 8:32 in map mp", "mp: remaining active paths: 1"});
+  CHECK(r.mon->wanted_reload() == "0 0 1 1 round-robin 0 2 1 8:16 1 8:32 1 ");
+  CHECK(owner_reloads(r));
+  CHECK(r.log() == lines{"mp: reload"});
+  CHECK(r.table() == "0 0 1 1 round-robin 0 2 1 8:16 1 8:32 1 ");
+  // The new table starts with every path active; the monitor fails 8:32 again at once.
+  CHECK(r.info() == "2 1 0 0 1 1 E 0 2 0 8:16 A 0 8:32 F 1 ");
+  CHECK(r.state("8:32") == path_check_state::down);
+  CHECK(r.dev->take_events() == lines{"PATH_FAILED 8:32 1", "PATH_FAILED 8:32 1"});
+
+  // It comes back in the one group; nothing to regroup.
+  r.probe("8:32", check_result::up);
+  r.until(6);
+  CHECK(r.log() == lines{"8:32: reinstated", "mp: remaining active paths: 2"});
+  CHECK_FALSE(r.mon->wanted_reload());
+  CHECK(r.info() == "2 1 0 0 1 1 E 0 2 0 8:16 A 0 8:32 A 1 ");
+}
+
+TEST_CASE("health monitor: only the order of the groups changed: failback switches, no reload") {
+  // group 1 = 8:16 (10), group 2 = 8:32, 8:48 (50): group_by_prio's groups, in the wrong order.
+  rig r("0 0 2 1 round-robin 0 1 1 8:16 1 round-robin 0 2 1 8:32 1 8:48 1");
+  r.prio.set_priority("8:16", 10);
+  r.prio.set_priority("8:32", 50);
+  r.prio.set_priority("8:48", 50);
+  r.policy("path_grouping_policy", "group_by_prio");
+  r.policy("failback", "immediate");
+  r.start();
+  r.until(1);
+  CHECK_FALSE(r.mon->wanted_reload());
+  CHECK(r.log() == lines{"mp: switch to path group #2"});
+  CHECK_FALSE(owner_reloads(r)); // nothing wanted: nothing done
+  CHECK(r.table() == "0 0 2 2 round-robin 0 1 1 8:16 1 round-robin 0 2 1 8:32 1 8:48 1 ");
+}
+
+TEST_CASE("health monitor: a reload by someone else or a stop drops a wanted regroup") {
+  rig r(two_groups);
+  r.policy("path_grouping_policy", "multibus");
+  r.start();
+  r.until(1);
+  REQUIRE(r.mon->wanted_reload());
+  // The operator reloads a table of their own: the monitor follows it and asks again at the next
+  // tick, from that table.
+  REQUIRE(r.dev->reload("0 0 2 1 round-robin 0 1 1 8:32 1 round-robin 0 1 1 8:16 1"));
+  r.mon->table_reloaded(r.dev->engine(), [&] { r.dev->executor().run(); });
+  CHECK_FALSE(r.mon->wanted_reload());
+  CHECK_FALSE(owner_reloads(r));
+  r.until(2);
+  CHECK(r.mon->wanted_reload() == "0 0 1 1 round-robin 0 2 1 8:32 1 8:16 1 ");
+  r.mon->stop([&] { r.dev->executor().run(); });
+  CHECK_FALSE(r.mon->wanted_reload());
+  CHECK_FALSE(owner_reloads(r));
+  CHECK(r.log().empty());
+}

@@ -5,6 +5,7 @@
 
 #include <mpath/health/monitor.hpp>
 #include <mpath/health/probe_checker.hpp>
+#include <mpath/mapped_device.hpp>
 #include <mpath/multipath.hpp>
 #include <mpath/testing/sim.hpp>
 #include <mpath/testing/sim_checker.hpp>
@@ -12,10 +13,13 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -122,6 +126,83 @@ TEST_CASE("health monitor threads: probe checker answering from its own thread")
     flip.join();
   }
   (*e)->shutdown();
+}
+
+TEST_CASE("health monitor threads: a regroup asked for by the tick is reloaded by the owner's thread") {
+  // The hand-off: the tick (on the executor's thread) records the regrouped table and calls the
+  // listener; this thread, which owns the mapped_device, reloads while I/O runs.
+  using device_type =
+      mpath::mapped_device<mpath::testing::sim_backend, mpath::thread_executor, mpath::testing::sim_traits>;
+  using monitor =
+      mpath::health::health_monitor<engine_type, mpath::testing::sim_checker, mpath::testing::sim_prioritizer>;
+  mpath::thread_executor exec;
+  mpath::testing::sim_backend backend;
+  auto d = device_type::create(backend, exec, "0 0 1 1 round-robin 0 2 1 8:16 1 8:32 1");
+  REQUIRE(d);
+  auto& dev = **d;
+  mpath::testing::sim_checker checker;
+  mpath::testing::sim_prioritizer prio;
+  mpath::health::vector_log_sink sink;
+  prio.set_priority("8:16", 50);
+  prio.set_priority("8:32", 10);
+  auto m = std::make_unique<monitor>(dev.engine(), checker, prio, sink, "mp", mpath::health::health_settings{},
+                                     mpath::health::monitor_options{5'000'000});
+  backend.set_event_listener({&monitor::forward_event, m.get()});
+  struct wake {
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool wanted = false;
+  } w;
+  m->set_reload_listener(
+      [](void* ctx) noexcept {
+        auto& x = *static_cast<wake*>(ctx);
+        std::lock_guard guard(x.mutex);
+        x.wanted = true;
+        x.cv.notify_one();
+      },
+      &w);
+  std::vector<std::string> v{"group_by_prio"};
+  REQUIRE(m->set("path_grouping_policy", v));
+  m->start();
+
+  std::atomic<bool> done{false};
+  std::thread io([&] {
+    std::vector<mpath::testing::sim_io> ios(4);
+    while (!done.load()) {
+      for (auto& x : ios) {
+        x.nr_bytes = 4096;
+        (void)dev.submit(x);
+      }
+      for (auto* x : backend.take_in_flight("", ios.size()))
+        (void)dev.complete(*x, mpath::blk_status::ok);
+      std::this_thread::yield();
+    }
+    while (backend.in_flight_count() > 0)
+      for (auto* x : backend.take_in_flight("", ios.size()))
+        (void)dev.complete(*x, mpath::blk_status::ok);
+  });
+  {
+    std::unique_lock lock(w.mutex);
+    REQUIRE(w.cv.wait_for(lock, std::chrono::seconds(10), [&] { return w.wanted; }));
+  }
+  auto r = m->reload_if_wanted(dev);
+  REQUIRE(r);
+  CHECK(*r);
+  CHECK(dev.reloads() == 1u);
+  CHECK(dev.engine().status(mpath::status_type::table) == "0 0 2 1 round-robin 0 1 1 8:16 1 round-robin 0 1 1 8:32 1 ");
+  // The grouping holds: a few more ticks ask for nothing.
+  auto ticks = m->ticks();
+  while (m->ticks() < ticks + 3)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  CHECK_FALSE(m->wanted_reload());
+  done = true;
+  io.join();
+  m->stop();
+  backend.set_event_listener({});
+  m.reset();
+  auto log = sink.take();
+  CHECK(std::count(log.begin(), log.end(), std::string("mp: reload")) == 1);
+  dev.shutdown();
 }
 
 } // namespace

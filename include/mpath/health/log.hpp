@@ -27,7 +27,7 @@ struct health_event {
     disable_queueing,         ///< §8.6: the recovery countdown ran out, fail_if_no_path sent
     recovered,                ///< §8.6: a path came back in recovery, queue_if_no_path sent again
     switch_group,             ///< §8.5: switch_group sent; `number` = the group
-    reload,                   ///< §8.5: a regrouping reload (the reconfiguration issue sends it)
+    reload,                   ///< §8.5: a regrouping reload (health_monitor::reload_if_wanted)
   };
   kind type;
   std::string_view map;  ///< the device's name

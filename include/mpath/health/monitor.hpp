@@ -3,8 +3,15 @@
 // It ticks once per second on the engine's executor and clock and, at each tick, in order (§8.1):
 // (1) runs the path checks that are due and fails or reinstates paths by what they say (§8.3,
 // with §8.4's marginal-path hold-down), (2) counts down no_path_retry (§8.6), (3) decides failback
-// (§8.5). It drives the engine only through `message()` and public observers, as multipathd
-// drives the kernel through DM messages, so everything it does is what an operator could do.
+// (§8.5) or, with `path_grouping_policy` set and a grouping that priorities changed, ask for a
+// regrouping reload instead. It drives the engine only through `message()` and public observers, as
+// multipathd drives the kernel through DM messages, so everything it does is what an operator could
+// do; the one thing it cannot do from its tick is a reload, so it hands that to its owner.
+//
+// The regroup hand-off: the tick records the regrouped table (`wanted_reload`) and calls the reload
+// listener, and the owner of the mapped_device does the reload from its own thread
+// (`reload_if_wanted`), because a reload waits for activations that run on the executor the tick
+// runs on, so a tick that reloaded would wait for itself.
 //
 // Locking: one mutex guards the monitor's state. It is never held across a call that can take an
 // engine lock or call out (`message`, `status`, the checker, the prioritizer, the sink); with it
@@ -14,6 +21,7 @@
 
 #include <mpath/error.hpp>
 #include <mpath/executor.hpp>
+#include <mpath/health/grouping.hpp>
 #include <mpath/health/log.hpp>
 #include <mpath/health/path_checker.hpp>
 #include <mpath/health/prioritizer.hpp>
@@ -28,6 +36,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -76,6 +85,17 @@ concept MonitoredEngine = requires(E& e, const E& ce, std::string_view text) {
   { e.detach_monitor() }
   noexcept;
 };
+
+namespace detail {
+/// The selectors an engine's tables are parsed with (its `selector_set_type`), so a regrouped
+/// table is checked by the parser the reload will use; the library's defaults for other engines.
+template <class E> struct engine_selectors { using type = default_selectors; };
+template <class E>
+requires requires { typename E::selector_set_type; }
+struct engine_selectors<E> {
+  using type = typename E::selector_set_type;
+};
+} // namespace detail
 
 struct monitor_options {
   /// §8.1: one second. Shorter only to make real-clock tests quick; every count of the spec is
@@ -169,6 +189,7 @@ public:
       if (stopping_)
         return;
       stopping_ = true;
+      wanted_reload_.reset();
       was_started = started_;
     }
     (void)exec_.cancel_sync(tick_work_);
@@ -195,6 +216,8 @@ public:
         return r;
       if (next.failback != settings_.failback || next.failback_seconds != settings_.failback_seconds)
         failback_tick_ = 0;
+      if (next.path_grouping_policy != settings_.path_grouping_policy)
+        wanted_reload_.reset(); // the next tick decides with the new policy
       reapply =
           started_ && !stopping_ &&
           (next.no_path_retry != settings_.no_path_retry || next.no_path_retry_count != settings_.no_path_retry_count);
@@ -214,7 +237,8 @@ public:
   /// the thread that reloaded, never from the monitor's callbacks; it waits for outstanding checks
   /// and priority requests, calling `drive`, as stop() does.
   template <class Drive = yield_drive> void table_reloaded(Engine& live, Drive&& drive = {}) {
-    const bool was_queued = exec_.cancel_sync(tick_work_);
+    // A tick running now cannot post the next one while this cancels it: it is posted below.
+    (void)exec_.cancel_sync(tick_work_);
     while (outstanding_.load(std::memory_order_acquire) > 0)
       drive();
     std::vector<std::string> to_fail;
@@ -245,6 +269,7 @@ public:
       slots_ = std::move(next);
       failback_tick_ = 0;
       failback_wanted_ = false;
+      wanted_reload_.reset(); // decided again from the new table at the next tick
       running = started_ && !stopping_;
       if (running)
         for (const auto& s : slots_)
@@ -259,10 +284,52 @@ public:
     if (settings().no_path_retry == no_path_retry_mode::fail && engine_->queue_if_no_path())
       (void)send({"fail_if_no_path"});
     std::lock_guard guard(mutex_);
-    if (was_queued && !stopping_) {
+    if (!stopping_) {
       std::uint64_t now = exec_.now_ns();
       exec_.post(tick_work_, next_due_ns_ > now ? next_due_ns_ - now : 0);
     }
+  }
+
+  /// Called by a tick that wants a regrouping reload (§8.5), on the executor's thread, with no
+  /// monitor lock held. It must not call into the monitor: it tells the owner's control thread,
+  /// which then calls `reload_if_wanted`.
+  using reload_listener = void (*)(void* context) noexcept;
+
+  /// Sets (or, with null, clears) the reload listener. Set it before `start()`.
+  void set_reload_listener(reload_listener fn, void* context) noexcept {
+    std::lock_guard guard(mutex_);
+    reload_listener_ = fn;
+    reload_context_ = context;
+  }
+
+  /// The regrouping reload the last tick asked for and nobody did yet: the parameters of the
+  /// regrouped table (regroup_params: the paths grouped by `path_grouping_policy` with the
+  /// priorities the monitor knows, product.md §8.5). Nothing when no reload is wanted.
+  std::optional<std::string> wanted_reload() const {
+    std::lock_guard guard(mutex_);
+    return wanted_reload_;
+  }
+
+  /// The owner's half of the regroup hand-off: if a regrouping reload is wanted, loads it into
+  /// `device` (anything with `reload(params)` and `engine()`: a mapped_device, an engine_host, a
+  /// sim_device), logs `NAME: reload` (§8.7) and follows the new table (`table_reloaded`, with
+  /// `drive`). Returns whether it reloaded, or the reload's error (the wish is then dropped; the
+  /// next tick decides again). Call it from the thread that owns the device, as for any reload:
+  /// never from the monitor's callbacks or from a work item of the engine's executor.
+  template <class Device, class Drive = yield_drive> result<bool> reload_if_wanted(Device& device, Drive&& drive = {}) {
+    std::string params;
+    {
+      std::lock_guard guard(mutex_);
+      if (!wanted_reload_ || !started_ || stopping_)
+        return false;
+      params = std::move(*wanted_reload_);
+      wanted_reload_.reset();
+    }
+    if (auto r = device.reload(params); !r)
+      return std::move(r).err();
+    log({health_event::kind::reload, map_, {}, 0});
+    table_reloaded(device.engine(), std::forward<Drive>(drive));
+    return true;
   }
 
   /// The engine's path events (io_backend.hpp), forwarded by the product's backend `on_event`.
@@ -370,6 +437,11 @@ public:
   std::uint32_t failback_tick() const {
     std::lock_guard guard(mutex_);
     return failback_tick_;
+  }
+  /// When the next tick is due, on the executor's clock (0 before `start`).
+  std::uint64_t next_tick_ns() const {
+    std::lock_guard guard(mutex_);
+    return next_due_ns_;
   }
 
 private:
@@ -559,17 +631,32 @@ private:
       check_step(i, cfg);
     refresh_priorities();
     no_path_retry_step();
-    failback_step();
-    std::lock_guard guard(mutex_);
-    if (stopping_)
-      return;
-    // Drift-free on the executor's clock; after a stall (a suspended VM) start again from now
-    // rather than firing the missed ticks back to back.
-    std::uint64_t now = exec_.now_ns();
-    next_due_ns_ += options_.tick_ns;
-    if (next_due_ns_ + options_.tick_ns < now)
-      next_due_ns_ = now + options_.tick_ns;
-    exec_.post(tick_work_, next_due_ns_ > now ? next_due_ns_ - now : 0);
+    // Step (3): a wanted regroup replaces the failback decision, as multipathd reloads instead of
+    // switching (the regrouped table starts in its best group).
+    const bool regroup = regroup_step();
+    if (!regroup)
+      failback_step();
+    reload_listener listener = nullptr;
+    void* listener_context = nullptr;
+    {
+      std::lock_guard guard(mutex_);
+      if (stopping_)
+        return;
+      // Drift-free on the executor's clock; after a stall (a suspended VM) start again from now
+      // rather than firing the missed ticks back to back.
+      std::uint64_t now = exec_.now_ns();
+      next_due_ns_ += options_.tick_ns;
+      if (next_due_ns_ + options_.tick_ns < now)
+        next_due_ns_ = now + options_.tick_ns;
+      exec_.post(tick_work_, next_due_ns_ > now ? next_due_ns_ - now : 0);
+      if (regroup) {
+        listener = reload_listener_;
+        listener_context = reload_context_;
+      }
+    }
+    // Last, with the next tick posted: the owner may reload (and so call table_reloaded) at once.
+    if (listener)
+      listener(listener_context);
   }
 
   static void check_answered(void* context, std::uint64_t tok, check_result r) noexcept {
@@ -848,6 +935,38 @@ private:
       log({health_event::kind::disable_queueing, map_, {}, 0});
   }
 
+  /// §8.5's regroup: with `path_grouping_policy` set, the table regrouped with the priorities the
+  /// monitor knows (a path's last answer, -1 when it has none, as multipathd's PRIO_UNDEF; a path
+  /// counts as usable when usable_path_locked says so and its priority is known). When that
+  /// changes the grouping (regrouping_changes: not the order of the groups, which failback
+  /// handles), records it as the wanted reload and returns true. A table the regroup refuses (a
+  /// token twice, groups whose per-path arguments do not mix) is left alone.
+  bool regroup_step() noexcept {
+    using selectors = typename detail::engine_selectors<Engine>::type;
+    std::optional<grouping_policy> policy;
+    std::vector<path_prio> facts;
+    {
+      std::lock_guard guard(mutex_);
+      policy = grouping_policy_of(settings_.path_grouping_policy);
+      if (!policy) {
+        wanted_reload_.reset();
+        return false;
+      }
+      for (const auto& s : slots_)
+        facts.push_back({std::string(s.path->device()), s.priority, s.priority >= 0 && usable_path_locked(s), {}});
+    }
+    std::optional<std::string> wanted;
+    if (auto current = parse_table<selectors>(engine_->status(status_type::table))) {
+      auto changes = regrouping_changes<selectors>(*current, *policy, facts);
+      if (changes && *changes)
+        if (auto params = regroup_params<selectors>(*current, *policy, facts))
+          wanted = std::move(*params);
+    }
+    std::lock_guard guard(mutex_);
+    wanted_reload_ = std::move(wanted);
+    return wanted_reload_.has_value();
+  }
+
   /// The group the engine uses: INFO's next-group field, which is the A group or, when none is
   /// active, the group the next I/O will try (product.md §8.5).
   std::uint32_t engine_group() const {
@@ -926,7 +1045,10 @@ private:
   bool in_recovery_ = false;
   std::uint32_t retry_tick_ = 0;
   std::uint32_t failback_tick_ = 0;
-  bool failback_wanted_ = false; ///< §8.5: a switch was wanted at the previous tick
+  bool failback_wanted_ = false;             ///< §8.5: a switch was wanted at the previous tick
+  std::optional<std::string> wanted_reload_; ///< §8.5: the regrouped table's parameters, not loaded yet
+  reload_listener reload_listener_ = nullptr;
+  void* reload_context_ = nullptr;
 
   /// Checks and priority requests not yet answered, and on_path_event calls in progress.
   std::atomic<std::uint64_t> outstanding_{0};

@@ -49,8 +49,9 @@ struct health_settings {
   /// Parsed and stored; the reinstate-into-a-last-group behaviour needs a reload and comes with
   /// the reconfiguration issue: until then `on` holds a path out exactly as `off` does.
   bool marginal_pathgroups = false;
-  /// Parsed and stored; regrouping the device and reloading comes with the reconfiguration
-  /// issue: until then the table's groups are kept whatever this says.
+  /// §8.5: set, the monitor regroups the device's paths with it and asks its owner for a reload
+  /// whenever the grouping it gives differs from the table's (health_monitor::reload_if_wanted);
+  /// `none` keeps the table's groups.
   pgpolicy path_grouping_policy = pgpolicy::none;
   std::uint32_t checker_timeout = 30; ///< seconds
 
