@@ -1,5 +1,6 @@
 // The health layer against its reference model (testing/health_model.hpp): random tables and random
-// mpathctl scripts with `policy`, `probe`, `prio` and `sleep`, run on a simulated device with the
+// mpathctl scripts with `policy` (path_grouping_policy included, so ticks regroup and reload the
+// device, §8.5), `probe`, `prio` (also while the layer runs) and `sleep`, run on a simulated device with the
 // real health monitor (testing/health_sim.hpp, what mpathctl runs) and on the two models. After
 // every command both must print the same lines and show the same TABLE, INFO and stats; `log` and
 // `events` are in the commands. Beside the comparison, the properties of issue 10 are asserted on
@@ -45,6 +46,18 @@ step make(k what) {
   return s;
 }
 
+/// `prio NAME PATH N` with the priorities of real prioritizers (ALUA's 50 and 10, const's 1, 0).
+rc::Gen<step> gen_prio_step(const std::vector<std::string>& devices) {
+  return rc::gen::apply(
+      [](std::string path, int n) {
+        auto s = make(k::prio);
+        s.path = std::move(path);
+        s.priority = n;
+        return s;
+      },
+      rc::gen::elementOf(devices), rc::gen::element(0, 1, 10, 50));
+}
+
 /// One random command for a device whose paths are `devices`.
 rc::Gen<step> gen_health_step(const std::vector<std::string>& devices, bool bio) {
   auto policy =
@@ -69,6 +82,11 @@ rc::Gen<step> gen_health_step(const std::vector<std::string>& devices, bool bio)
                                                                             {"delay_watch_checks", "2"},
                                                                             {"delay_wait_checks", "2"},
                                                                             {"san_path_err_threshold", "off"},
+                                                                            {"path_grouping_policy", "failover"},
+                                                                            {"path_grouping_policy", "multibus"},
+                                                                            {"path_grouping_policy", "group_by_prio"},
+                                                                            {"path_grouping_policy", "group_by_prio"},
+                                                                            {"path_grouping_policy", "group_by_tpg"},
                                                                             {"polling_interval", "0"},
                                                                             {"frobnicate", "1"}}),
                    [](std::vector<std::string> w) {
@@ -90,6 +108,7 @@ rc::Gen<step> gen_health_step(const std::vector<std::string>& devices, bool bio)
                                                              {1, mpath::health::check_result::pending},
                                                              {1, mpath::health::check_result::timeout},
                                                              {1, mpath::health::check_result::shaky}}));
+  auto prio = gen_prio_step(devices);
   auto sleep = rc::gen::map(rc::gen::element<std::uint64_t>(300, 1000, 1000, 2500, 5000), [](std::uint64_t ms) {
     auto s = make(k::sleep);
     s.count = ms;
@@ -149,6 +168,7 @@ rc::Gen<step> gen_health_step(const std::vector<std::string>& devices, bool bio)
       {1, reload},
       {5, policy},
       {6, probe},
+      {3, prio},
       {8, sleep},
       {4, io},
       {3, complete},
@@ -200,11 +220,13 @@ void check_health_run(const mt::generated_table& t, const std::vector<step>& ste
   std::map<std::string, hold> held;
   std::map<std::string, bool> pending_since_unusable; // told `pending` after its last unusable word
   std::size_t log_seen = 0;
+  bool regrouped = false; // a tick regrouped and reloaded the device (§8.5)
   for (const auto& s : steps) {
     std::uint64_t before_ms = now_ms;
     script += s.line() + "\n";
     if (auto problem = mt::script_target_problem(d, s))
       continue; // the generator only names paths of the table, but hwh-free anyway
+    const auto reloads_before = d.device().device().reloads(); // a `sleep` may regroup and reload
     auto before_paths = d.device().live_paths();
     std::vector<bool> active_before;
     for (auto& g : d.device().engine().groups())
@@ -240,7 +262,7 @@ void check_health_run(const mt::generated_table& t, const std::vector<step>& ste
     std::size_t i = 0;
     for (auto& g : d.device().engine().groups())
       for (auto& p : g.paths()) {
-        if (s.what == k::reload) // the new table's paths are other paths
+        if (d.device().device().reloads() != reloads_before) // the new table's paths are other paths
           break;
         auto said = told_before.find(std::string(p.device()));
         bool checker_down = said != told_before.end() && !mpath::health::is_usable(said->second);
@@ -271,6 +293,11 @@ void check_health_run(const mt::generated_table& t, const std::vector<step>& ste
         ++it;
       }
       for (const auto& line : new_lines) {
+        if (line == "mp: reload") {
+          regrouped = true;
+          if (d.monitor()->settings().path_grouping_policy == mpath::health::pgpolicy::none)
+            fail("only path_grouping_policy regroups", "no reload\n", line + "\n");
+        }
         // "PATH : what" (§8.4's lines) or "PATH: reinstated"; path tokens may hold colons.
         const std::string reinstated = ": reinstated";
         auto spaced = line.find(" : ");
@@ -330,6 +357,7 @@ void check_health_run(const mt::generated_table& t, const std::vector<step>& ste
         }
     }
   }
+  RC_CLASSIFY(regrouped, "regrouped and reloaded");
 }
 
 } // namespace
@@ -354,17 +382,9 @@ TEST_CASE("health property: engine + health monitor behave as the health model o
     // A token listed twice (in two groups) is one device to the checker but two paths to the
     // engine; the model and the monitor resolve that differently and the spec is silent.
     RC_PRE(!devices.empty() && entries == devices.size());
-    // Priorities are set before the health layer runs: when a running layer reads a changed
-    // priority (at the path's next check in the monitor, at once in the model) is not pinned by
-    // product.md §8 yet, and the two differ.
-    auto prios = *rc::gen::container<std::vector<step>>(rc::gen::apply(
-        [](std::string path, int n) {
-          auto s = make(k::prio);
-          s.path = std::move(path);
-          s.priority = n;
-          return s;
-        },
-        rc::gen::elementOf(devices), rc::gen::element(0, 1, 10, 50)));
+    // Priorities before the layer runs, then more `prio` steps among the others: both read a
+    // priority when the monitor does (multipathd's update_prio, health_model.hpp).
+    auto prios = *rc::gen::container<std::vector<step>>(gen_prio_step(devices));
     auto steps = *rc::gen::container<std::vector<step>>(gen_health_step(devices, t.model.bio));
     steps.insert(steps.begin(), prios.begin(), prios.end());
     check_health_run(t, steps);

@@ -22,15 +22,24 @@
 // (a tick exactly at its end included), runs the tick, then the kernel model's deferred work, and
 // finally moves the kernel model to the end of the interval.
 //
-// Out of scope (parsed and stored, no effect): `path_grouping_policy` (regrouping and its reload)
-// and `marginal_pathgroups on` (a held path is kept out exactly as with `off`); `reload`, which the
-// kernel model does not have. The checker is synchronous, so `checker_timeout` never fires; a
-// `timeout` probe answer is an unusable result like `down`.
+// `path_grouping_policy` (§8.5) is in scope: step (3) of a tick regroups the table TABLE status
+// shows with the priorities the layer has read, and when that changes the grouping it does the
+// regrouping reload right after the tick (and the deferred work the tick caused), in place of the
+// failback decision, logging `NAME: reload` (§8.7). The regrouping is re-stated here on
+// `model_table`; only the check that the engine would accept the new table is the library's table
+// grammar (as for `create` and `reload`). Priorities are read when the monitor reads them
+// (multipathd's update_prio): for a path checked usable at a tick, and, when one of those changed or
+// a path came back, for every other usable path; a `prio` command changes nothing before that.
+//
+// Out of scope (parsed and stored, no effect): `marginal_pathgroups on` (a held path is kept out
+// exactly as with `off`). The checker is synchronous, so `checker_timeout` never fires; a `timeout`
+// probe answer is an unusable result like `down`.
 //
 // Where §8 is silent, the choice made is written where it applies, marked "Choice:".
 
 #include <mpath/health/path_checker.hpp>
 #include <mpath/health/settings.hpp>
+#include <mpath/table.hpp>
 #include <mpath/testing/model.hpp>
 
 #include <algorithm>
@@ -174,6 +183,13 @@ public:
       tick();
       kernel_.run();
       after_kernel_command();
+      if (auto t = std::exchange(wanted_reload_, std::nullopt)) {
+        // §8.5's regrouping reload, done by the layer's owner after the tick (the engine's hand-off,
+        // health_monitor::reload_if_wanted). Choice: `NAME: reload` is logged as the reload starts,
+        // before whatever the new table's first I/O shows.
+        log_.push_back(name_ + ": reload");
+        reload(std::move(*t));
+      }
       next_tick_ms_ += 1000;
     }
     if (target > now_ms_ || ms == 0) { // `sleep 0` still reaches the kernel model unchanged
@@ -380,7 +396,7 @@ public:
     for (const auto& tp : groups[g - 1].paths) {
       const path_state* p = find(tp.device);
       if (p && is_usable_now(*p)) {
-        sum += p->priority;
+        sum += p->known_priority.value_or(0); // a usable path was checked usable, so it was read
         ++usable;
       }
     }
@@ -507,8 +523,12 @@ private:
     std::string device;
     health::check_result answer = health::check_result::up; ///< what `probe` said
     int priority = 1;                                       ///< what `prio` said
-    std::uint32_t countdown = 1;                            ///< §8.3, in ticks
-    std::uint32_t interval = 5;                             ///< §8.3, in seconds = ticks
+    /// What the layer last read from the prioritizer (§8.5 uses this); nothing before the first read.
+    std::optional<int> known_priority;
+    bool checked_usable = false; ///< this tick: checked usable and not held (its priority is read)
+    bool came_back = false;      ///< this tick: checked usable while the engine had it failed
+    std::uint32_t countdown = 1; ///< §8.3, in ticks
+    std::uint32_t interval = 5;  ///< §8.3, in seconds = ticks
     /// The health layer's view of the path: the last non-pending answer, or `down` after the
     /// engine was seen failing it; nothing before the first answer (`undef`).
     std::optional<health::check_result> state;
@@ -716,17 +736,208 @@ private:
   void tick() {
     ++ticks_;
     std::vector<std::string> came_back; // reinstated by this tick's checks (§8.5)
-    // (1) the checks that are due, and the fail/reinstate they cause.
+    for (auto& p : paths_)
+      p.checked_usable = p.came_back = false;
+    // (1) the checks that are due, and the fail/reinstate they cause; then the priorities.
     for (auto& p : paths_) {
       if (p.countdown > 0)
         --p.countdown;
       if (p.countdown == 0)
         check(p, came_back);
     }
+    read_priorities();
     // (2) the no_path_retry countdown.
     no_path_retry_tick();
-    // (3) the failback decision.
-    failback_tick(came_back);
+    // (3) the regroup, or else the failback decision.
+    wanted_reload_ = regrouped();
+    if (!wanted_reload_)
+      failback_tick(came_back);
+  }
+
+  /// §8.5's priorities as the layer reads them (multipathd's update_prio). Choice, the monitor's:
+  /// after the checks, the priority of every path checked usable at this tick is read; if one of
+  /// them differs from what the layer had (a first read always does) or one of them came back (the
+  /// engine had it failed), the priority of every other usable path is read too.
+  void read_priorities() {
+    bool again = false;
+    for (auto& p : paths_) {
+      if (!p.checked_usable)
+        continue;
+      again |= p.came_back || p.known_priority != p.priority;
+      p.known_priority = p.priority;
+    }
+    if (!again)
+      return;
+    for (auto& p : paths_)
+      if (!p.checked_usable && is_usable_now(p))
+        p.known_priority = p.priority;
+  }
+
+  // ------------------------------------------------------------------ regroup (§8.5)
+
+  /// `path_grouping_policy`'s table, when it groups the paths otherwise than the live table does.
+  ///
+  /// §8.5: "failover = one path per group, multibus = one group with every path, group_by_prio =
+  /// one group per distinct priority; groups are ordered by priority, highest first (ties: more
+  /// usable paths first, then table order), paths keep table order inside a group, every group
+  /// takes the first group's selector and arguments, each path keeps its per-path arguments, the
+  /// initial group is the best group, and features and handler are kept. The health layer reloads
+  /// when priorities change the grouping."
+  ///
+  /// Choices, the library's (grouping.hpp): the table regrouped is the one TABLE status shows
+  /// (read back with the table grammar, so the handler's arguments, which TABLE status leaves out,
+  /// are not kept); a path's priority is the one the layer last read, -1 when it has read none
+  /// (multipathd's PRIO_UNDEF), and it counts as usable only with one; "change the grouping" means
+  /// another set of groups (the groups' order is failback's business); no reload when a token is
+  /// listed twice, when one group would mix paths with different numbers of per-path arguments,
+  /// or when the table grammar refuses the result.
+  std::optional<model_table> regrouped() const {
+    using gp = health::pgpolicy;
+    const gp policy = settings_.path_grouping_policy;
+    if (policy == gp::none)
+      return std::nullopt;
+    auto live = parse_table(kernel_.table_status());
+    if (!live)
+      return std::nullopt;
+    const model_table current = model_table::from(*live);
+    if (current.groups.empty())
+      return std::nullopt;
+
+    struct entry {
+      const model_table::path* path;
+      int priority;
+      bool usable;
+      int key;
+    };
+    std::vector<entry> entries;
+    for (const auto& g : current.groups)
+      for (const auto& tp : g.paths) {
+        for (const auto& e : entries)
+          if (e.path->device == tp.device)
+            return std::nullopt; // a token twice
+        const path_state* p = find(tp.device);
+        int prio = p && p->known_priority ? *p->known_priority : -1;
+        bool usable = p && p->known_priority && is_usable_now(*p);
+        int key = policy == gp::failover ? int(entries.size()) : policy == gp::multibus ? 0 : prio;
+        entries.push_back({&tp, prio, usable, key});
+      }
+
+    struct bucket {
+      int key;
+      std::vector<const entry*> members;
+      long long sum = 0;
+      long long usable = 0;
+      std::optional<int> priority() const {
+        if (usable == 0)
+          return std::nullopt;
+        return int(sum / usable);
+      }
+    };
+    std::vector<bucket> buckets; // in the order of their first path: the last tie-break
+    for (const auto& e : entries) {
+      auto b = std::find_if(buckets.begin(), buckets.end(), [&](const bucket& x) { return x.key == e.key; });
+      if (b == buckets.end()) {
+        buckets.push_back(bucket{e.key, {}});
+        b = buckets.end() - 1;
+      }
+      b->members.push_back(&e);
+      if (e.usable) {
+        b->sum += e.priority;
+        ++b->usable;
+      }
+    }
+    std::stable_sort(buckets.begin(), buckets.end(), [](const bucket& a, const bucket& b) {
+      auto pa = a.priority(), pb = b.priority();
+      if (pa.has_value() != pb.has_value())
+        return pa.has_value(); // a group with a priority before one without
+      if (pa && *pa != *pb)
+        return *pa > *pb;
+      return a.usable > b.usable;
+    });
+
+    model_table next = current;
+    next.groups.clear();
+    next.initial_pg = 1;
+    for (const auto& b : buckets) {
+      model_table::group g{current.groups.front().selector, current.groups.front().selector_args, {}};
+      for (const entry* e : b.members) {
+        if (e->path->args.size() != b.members.front()->path->args.size())
+          return std::nullopt;
+        g.paths.push_back(*e->path);
+      }
+      next.groups.push_back(std::move(g));
+    }
+    if (same_groups(current, next))
+      return std::nullopt;
+    auto accepted = parse_table(params_of(next));
+    if (!accepted)
+      return std::nullopt;
+    return model_table::from(*accepted);
+  }
+
+  /// The same groups, in any order: each group of `a` has its own group of `b` with the same
+  /// selector, selector arguments and paths (with their per-path arguments), in any order.
+  static bool same_groups(const model_table& a, const model_table& b) {
+    if (a.groups.size() != b.groups.size())
+      return false;
+    auto has = [](const model_table::group& g, const model_table::path& p) {
+      return std::any_of(g.paths.begin(), g.paths.end(),
+                         [&](const model_table::path& q) { return q.device == p.device && q.args == p.args; });
+    };
+    std::vector<bool> taken(b.groups.size(), false);
+    for (const auto& g : a.groups) {
+      bool found = false;
+      for (std::size_t j = 0; j < b.groups.size() && !found; ++j) {
+        const auto& h = b.groups[j];
+        if (taken[j] || h.selector != g.selector || h.selector_args != g.selector_args ||
+            h.paths.size() != g.paths.size() ||
+            !std::all_of(g.paths.begin(), g.paths.end(), [&](const model_table::path& p) { return has(h, p); }))
+          continue;
+        taken[j] = found = true;
+      }
+      if (!found)
+        return false;
+    }
+    return true;
+  }
+
+  /// A model table as target parameters (what `reload` takes).
+  static std::string params_of(const model_table& t) {
+    std::vector<std::string> features;
+    if (t.queue_if_no_path)
+      features.push_back("queue_if_no_path");
+    if (t.pg_init_retries)
+      features.insert(features.end(), {"pg_init_retries", std::to_string(t.pg_init_retries)});
+    if (t.pg_init_delay_msecs)
+      features.insert(features.end(), {"pg_init_delay_msecs", std::to_string(*t.pg_init_delay_msecs)});
+    if (t.retain_attached_hw_handler)
+      features.push_back("retain_attached_hw_handler");
+    if (t.bio)
+      features.insert(features.end(), {"queue_mode", "bio"});
+    std::string out = std::to_string(features.size());
+    for (const auto& f : features)
+      out += " " + f;
+    if (t.hw_handler.empty()) {
+      out += " 0";
+    } else {
+      out += " " + std::to_string(1 + t.hw_handler_args.size()) + " " + t.hw_handler;
+      for (const auto& a : t.hw_handler_args)
+        out += " " + a;
+    }
+    out += " " + std::to_string(t.groups.size()) + " " + std::to_string(t.initial_pg);
+    for (const auto& g : t.groups) {
+      out += " " + g.selector + " " + std::to_string(g.selector_args.size());
+      for (const auto& a : g.selector_args)
+        out += " " + a;
+      out += " " + std::to_string(g.paths.size()) + " " +
+             std::to_string(g.paths.empty() ? 0 : g.paths.front().args.size());
+      for (const auto& p : g.paths) {
+        out += " " + p.device;
+        for (const auto& a : p.args)
+          out += " " + a;
+      }
+    }
+    return out;
   }
 
   /// §8.3 (and §8.4 for a usable answer).
@@ -756,6 +967,10 @@ private:
       }
     } else {
       marginal(p, previous);
+      if (!p.held) {
+        p.checked_usable = true; // its priority is read after the checks (read_priorities)
+        p.came_back = !was_active;
+      }
       // "A usable result for a path the engine has failed reinstates it unless §8.4 holds it".
       if (!p.held && !all_active(p.device))
         reinstate(p, came_back);
@@ -977,8 +1192,9 @@ private:
   bool in_recovery_ = false;
   std::uint64_t retry_ticks_ = 0;
   std::optional<std::uint64_t> failback_countdown_;
-  std::vector<path_state> gone_; ///< tokens a reload dropped: what probe/prio said of them
-  bool switch_wanted_ = false;   ///< at the previous tick's failback decision
+  std::vector<path_state> gone_;             ///< tokens a reload dropped: what probe/prio said of them
+  std::optional<model_table> wanted_reload_; ///< §8.5: the regrouped table this tick asked for
+  bool switch_wanted_ = false;               ///< at the previous tick's failback decision
   bool path_failed_since_failback_ = false;
 };
 

@@ -3,6 +3,10 @@
 // a `sim_device`, the scripted checker and prioritizer that `probe` and `prio` set, a log that
 // `log` prints, and a `health_monitor` that exists from the device's first accepted `policy`
 // command on. A device that never gets one behaves exactly as a plain `sim_device`.
+//
+// It is also the monitor's owner for the regroup hand-off (§8.5): `sleep` stops after each tick
+// and, when the tick asked for a regrouping reload, does it there (health_monitor::
+// reload_if_wanted), as a product's control thread would when its reload listener fires.
 
 #include <mpath/health/log.hpp>
 #include <mpath/health/monitor.hpp>
@@ -67,6 +71,36 @@ public:
       device_->run();
     }
     return {};
+  }
+
+  /// mpathctl's `sleep` (§8.1): the device's sleep, stopped at each tick of the health layer so a
+  /// regrouping reload the tick asked for is done right after it (and its deferred work), before
+  /// the next tick.
+  void sleep(std::uint64_t ms) {
+    auto& exec = device_->executor();
+    const std::uint64_t target = exec.now_ns() + ms * 1'000'000;
+    bool slept = false;
+    while (monitor_) {
+      std::uint64_t due = monitor_->next_tick_ns();
+      if (due > target || due < exec.now_ns())
+        break;
+      device_->sleep((due - exec.now_ns()) / 1'000'000); // the tick, then run until quiescent
+      slept = true;
+      if (!monitor_ || monitor_->next_tick_ns() == due)
+        break; // no tick ran (none is scheduled any more): nothing to stop for
+      regroup();
+    }
+    if (!slept || exec.now_ns() < target)
+      device_->sleep((target - exec.now_ns()) / 1'000'000);
+  }
+
+  /// Does the regrouping reload the health layer asked for, if any (health_monitor::
+  /// reload_if_wanted), then runs the deferred work it caused.
+  void regroup() {
+    if (!monitor_)
+      return;
+    if (auto r = monitor_->reload_if_wanted(*device_, [this] { device_->executor().run(); }); r && *r)
+      device_->run();
   }
 
   void probe(std::string_view path, health::check_result r) { checker_.set_result(path, r); }

@@ -639,6 +639,7 @@ template <class Traits> std::vector<std::string> run_step(health_sim_device<Trai
   case k::probe: d.probe(s.path, s.check); return {};
   case k::prio: d.prio(s.path, int(s.priority)); return {};
   case k::log: return d.take_log();
+  case k::sleep: d.sleep(s.count); return {}; // stops at each tick for a regrouping reload
   case k::reload:
     if (auto r = d.reload(s.params()); !r)
       return {script_error_line(r.err().code, r.err().text)};
