@@ -15,6 +15,11 @@
 // mapped_device::channel: per-thread selection state, docs/performance.md); the requeue thread has
 // one. The engine sits in a mapped_device, so `reload` adds and removes paths with I/O running
 // (docs/reload.md).
+//
+// With a health monitor regrouping the device (path_grouping_policy, docs/grouping.md), the host is
+// the monitor's owner for the reload: the monitor's reload listener wakes the product's control
+// thread, which calls `monitor.reload_if_wanted(host.device())` (not from a completion or the
+// executor: a reload waits for activations that run there).
 
 #include "common.hpp"
 
