@@ -14,7 +14,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -223,6 +225,38 @@ private:
   unsigned idle_ = 0;        // guarded by mutex_
   bool stopping_ = false;    // guarded by mutex_
   std::vector<std::thread> threads_;
+};
+
+/// The paths an adapter opened, numbered in open order, in a table of fixed capacity: a reload
+/// opens paths while adapter threads look up the ones they do I/O on, so records never move and
+/// the table never reallocates. Rec is default-constructible.
+///
+/// Thread safety: `add` from one thread at a time (open_path: engine construction, a reload);
+/// the rest from any thread, for ids `add` returned (published to that thread through the engine).
+template <class Rec> class path_table {
+public:
+  explicit path_table(std::size_t capacity) : recs_(std::make_unique<Rec[]>(capacity)), capacity_(capacity) {}
+
+  /// Fills the next record with `fill(rec)` and publishes it; its id, or nothing when full.
+  template <class Fill> std::optional<std::uint32_t> add(Fill&& fill) {
+    std::size_t n = size_.load(std::memory_order_relaxed);
+    if (n >= capacity_)
+      return std::nullopt;
+    fill(recs_[n]);
+    size_.store(n + 1, std::memory_order_release);
+    return std::uint32_t(n);
+  }
+  bool full() const noexcept { return size() >= capacity_; }
+  std::size_t size() const noexcept { return size_.load(std::memory_order_acquire); }
+  Rec& operator[](std::uint32_t id) noexcept { return recs_[id]; }
+  const Rec& operator[](std::uint32_t id) const noexcept { return recs_[id]; }
+  Rec* begin() noexcept { return recs_.get(); }
+  Rec* end() noexcept { return recs_.get() + size(); }
+
+private:
+  std::unique_ptr<Rec[]> recs_;
+  std::size_t capacity_;
+  std::atomic<std::size_t> size_{0};
 };
 
 /// A snapshot of a path's counters (the demo prints IOPS from them).

@@ -21,7 +21,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -50,9 +49,9 @@ struct uring_options {
 
 /// Models mpath::IoBackend.
 ///
-/// Thread safety: `submit`, `probe` and `counters` from any thread; `open_path` only while no I/O
-/// runs. Completions are reported from the ring threads. Destroy the engine first; the destructor
-/// waits for I/O in flight, then stops the rings.
+/// Thread safety: `submit`, `probe` and `counters` from any thread; `open_path` from one thread at a
+/// time, also while I/O runs (engine construction, a reload). Completions are reported from the ring threads. Destroy
+/// the engine first; the destructor waits for I/O in flight, then stops the rings.
 class uring_backend : public sink_holder<block_io> {
 public:
   struct handle_type {
@@ -97,7 +96,7 @@ public:
   }
 
   result<handle_type> open_path(std::string_view device) {
-    if (paths_.size() >= options_.max_paths)
+    if (paths_.full())
       return error{ENOSPC, "error getting device"};
     std::string name(device);
     int fd = ::open(name.c_str(), options_.open_flags | O_CLOEXEC | (options_.direct ? O_DIRECT : 0));
@@ -109,9 +108,10 @@ public:
         ::close(fd);
         return error{-e, "error getting device"};
       }
-    auto& p = paths_.emplace_back();
-    p.device = std::move(name);
-    p.fd = fd;
+    paths_.add([&](path_rec& p) {
+      p.device = std::move(name);
+      p.fd = fd;
+    });
     return handle_type{fd, id};
   }
 
@@ -213,7 +213,7 @@ private:
     }
   };
 
-  explicit uring_backend(uring_options options) : options_(options) {
+  explicit uring_backend(uring_options options) : options_(options), paths_(options.max_paths) {
     if (!options_.direct)
       options_.alignment = alignof(std::max_align_t);
   }
@@ -359,7 +359,7 @@ private:
   }
 
   uring_options options_;
-  std::deque<path_rec> paths_; // grows only in open_path; elements never move
+  path_table<path_rec> paths_; // grows only in open_path; records never move
   std::vector<std::unique_ptr<ring>> rings_;
   std::atomic<std::uint64_t> batched_{0};
 };

@@ -16,7 +16,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -49,12 +48,14 @@ struct posix_options {
   int open_flags = O_RDWR;          ///< add O_DIRECT for direct I/O (then set alignment)
   std::uint32_t alignment = 0;      ///< buffer/offset/length alignment to enforce; 0 = none
   std::uint32_t probe_bytes = 4096; ///< the probe reads this much at offset 0
+  unsigned max_paths = 1024;        ///< descriptors open_path may open (each reload opens its table's paths)
 };
 
 /// Models mpath::IoBackend.
 ///
-/// Thread safety: `submit`, `probe` and `counters` from any thread. `open_path` only while no I/O
-/// runs (the engine calls it during construction). Completions are reported from worker threads.
+/// Thread safety: `submit`, `probe` and `counters` from any thread. `open_path` from one thread at
+/// a time, also while I/O runs (engine construction, a reload). Completions are reported from
+/// worker threads.
 /// Destroy the engine first; the destructor finishes queued work, then closes the descriptors.
 template <class Sys = posix_syscalls> class posix_backend : public sink_holder<block_io> {
 public:
@@ -64,7 +65,8 @@ public:
   };
   using io_type = block_io;
 
-  explicit posix_backend(posix_options options = {}, Sys sys = {}) : options_(options), sys_(std::move(sys)) {
+  explicit posix_backend(posix_options options = {}, Sys sys = {})
+      : options_(options), sys_(std::move(sys)), paths_(options.max_paths) {
     pool_.emplace(options_.workers, runner{this});
   }
   posix_backend(const posix_backend&) = delete;
@@ -76,14 +78,17 @@ public:
   }
 
   result<handle_type> open_path(std::string_view device) {
+    if (paths_.full())
+      return error{ENOSPC, "error getting device"};
     std::string name(device);
     int fd = sys_.open(name.c_str(), options_.open_flags);
     if (fd < 0)
       return error{-fd, "error getting device"};
-    auto& p = paths_.emplace_back();
-    p.device = std::move(name);
-    p.fd = fd;
-    return handle_type{fd, std::uint32_t(paths_.size() - 1)};
+    auto id = paths_.add([&](path_rec& p) {
+      p.device = std::move(name);
+      p.fd = fd;
+    });
+    return handle_type{fd, *id};
   }
 
   void submit(handle_type& h, block_io& io) noexcept {
@@ -157,7 +162,7 @@ private:
 
   posix_options options_;
   Sys sys_;
-  std::deque<path_rec> paths_;              // grows only in open_path; elements never move
+  path_table<path_rec> paths_;              // grows only in open_path; records never move
   std::optional<worker_pool<runner>> pool_; // last: its threads use the members above
 };
 
