@@ -8,6 +8,10 @@
 //   - fail probes (what the path checker sees).
 // `path_down`/`path_up` combine I/O and probe failure, as a pulled cable would.
 //
+// Faults are kept per path token (the path's name in the table), not per handle: a reload opens
+// its table's paths again, and a token opened again is the same path, with the same faults, for
+// the old table's I/O still in flight and for the new table's.
+//
 //   mpath::adapters::fault_injector<mpath::adapters::posix_backend<>> backend;
 //   ... create the engine over `backend` ...
 //   backend.path_down(*backend.find("/dev/sdb"));   // its I/O now ends in `transport`
@@ -43,16 +47,19 @@ enum class fault_when : std::uint8_t {
 /// Models mpath::IoBackend when B does. B is the wrapped backend, owned (`fault_injector<X>`,
 /// constructed from the arguments) or borrowed (`fault_injector<X&>`, constructed from an X&).
 ///
-/// Thread safety: every member from any thread, except `open_path` (during engine construction
-/// only). Injected failures of the `before` kind complete inside `submit`, which the IoBackend
-/// contract allows.
+/// Thread safety: every member from any thread; `open_path` from one thread at a time (engine
+/// construction, a reload), also while I/O runs when the wrapped backend allows that. Injected
+/// failures of the `before` kind complete inside `submit`, which the IoBackend contract allows.
 template <class B> class fault_injector {
+  struct path_fault;
+
 public:
   using inner_type = std::remove_reference_t<B>;
   using io_type = typename inner_type::io_type;
   struct handle_type {
     typename inner_type::handle_type inner;
-    std::uint32_t id = 0; ///< index of the path in open order
+    std::uint32_t id = 0;        ///< the token's id: tokens are numbered in the order first opened
+    path_fault* fault = nullptr; ///< the token's faults
   };
 
   template <class... Args> explicit fault_injector(Args&&... args) : inner_(std::forward<Args>(args)...) {
@@ -81,13 +88,17 @@ public:
     auto h = inner_.open_path(device);
     if (!h)
       return std::move(h).err();
-    auto& p = paths_.emplace_back();
-    p.device = std::string(device);
-    return handle_type{std::move(*h), std::uint32_t(paths_.size() - 1)};
+    std::lock_guard guard(mutex_);
+    auto id = find_locked(device);
+    if (!id) {
+      paths_.emplace_back().device = std::string(device);
+      id = std::uint32_t(paths_.size() - 1);
+    }
+    return handle_type{std::move(*h), *id, &paths_[*id]};
   }
 
   void submit(handle_type& h, io_type& io) noexcept {
-    auto& p = paths_[h.id];
+    auto& p = *h.fault;
     p.busy.fetch_add(1, std::memory_order_seq_cst); // before looking at the faults: see settled()
     if (auto s = take_failure(p)) {
       p.injected.fetch_add(1, std::memory_order_relaxed);
@@ -97,12 +108,13 @@ public:
     }
     if (p.fail_after.load(std::memory_order_acquire)) {
       std::lock_guard guard(mutex_);
-      doomed_.emplace(&io, h.id); // the path does it; inner_complete swaps the status
+      doomed_.emplace(&io, &p); // the path does it; inner_complete swaps the status
       doomed_count_.fetch_add(1, std::memory_order_release);
       p.doomed.fetch_add(1, std::memory_order_seq_cst);
     }
     p.busy.fetch_sub(1, std::memory_order_seq_cst);
     if (std::uint64_t lat = p.latency_ns.load(std::memory_order_relaxed)) {
+      p.waiting.fetch_add(1, std::memory_order_relaxed);
       std::lock_guard guard(mutex_);
       delayed_.push_back({steady_ns() + lat, &h, &io});
       std::push_heap(delayed_.begin(), delayed_.end(), later);
@@ -115,7 +127,7 @@ public:
   void io_done(io_type& io, blk_status s) noexcept { inner_.io_done(io, s); }
 
   blk_status probe(handle_type& h) noexcept {
-    auto& p = paths_[h.id];
+    auto& p = *h.fault;
     if (p.probe_fails.load(std::memory_order_acquire))
       return p.probe_status.load(std::memory_order_relaxed);
     return inner_.probe(h.inner);
@@ -130,20 +142,23 @@ public:
       sink_.event(sink_.ctx, e);
   }
 
-  // ---- controls, by path id (open order; `find` maps a table token to it)
+  // ---- controls, by path id (the order in which tokens were first opened; `find` maps a table
+  // token to it)
 
   std::optional<std::uint32_t> find(std::string_view device) const noexcept {
-    for (std::size_t i = 0; i < paths_.size(); ++i)
-      if (paths_[i].device == device)
-        return std::uint32_t(i);
-    return std::nullopt;
+    std::lock_guard guard(mutex_);
+    return find_locked(device);
   }
-  std::size_t path_count() const noexcept { return paths_.size(); }
-  const std::string& device(std::uint32_t id) const noexcept { return paths_[id].device; }
+  /// How many distinct tokens were opened.
+  std::size_t path_count() const noexcept {
+    std::lock_guard guard(mutex_);
+    return paths_.size();
+  }
+  const std::string& device(std::uint32_t id) const noexcept { return path(id).device; }
 
   /// Every I/O dispatched to the path from now on fails with `s`.
   void fail_io(std::uint32_t id, blk_status s, fault_when when = fault_when::before) noexcept {
-    auto& p = paths_[id];
+    auto& p = path(id);
     if (when == fault_when::before) {
       p.fail_status.store(s, std::memory_order_relaxed);
       p.fail_after.store(false, std::memory_order_release);
@@ -156,25 +171,26 @@ public:
   }
   /// Only the next `count` I/Os dispatched to the path fail, with `s`, before reaching it.
   void fail_next(std::uint32_t id, std::uint32_t count, blk_status s) noexcept {
-    auto& p = paths_[id];
+    auto& p = path(id);
     p.next_status.store(s, std::memory_order_relaxed);
     p.fail_next.store(count, std::memory_order_release);
   }
   void clear_io(std::uint32_t id) noexcept {
-    auto& p = paths_[id];
+    auto& p = path(id);
     p.fails.store(false, std::memory_order_release);
     p.fail_after.store(false, std::memory_order_release);
     p.fail_next.store(0, std::memory_order_release);
   }
   /// Probes of the path answer `s` (a path error reads as "down" to a checker).
   void fail_probe(std::uint32_t id, blk_status s = blk_status::transport) noexcept {
-    paths_[id].probe_status.store(s, std::memory_order_relaxed);
-    paths_[id].probe_fails.store(true, std::memory_order_release);
+    auto& p = path(id);
+    p.probe_status.store(s, std::memory_order_relaxed);
+    p.probe_fails.store(true, std::memory_order_release);
   }
-  void clear_probe(std::uint32_t id) noexcept { paths_[id].probe_fails.store(false, std::memory_order_release); }
+  void clear_probe(std::uint32_t id) noexcept { path(id).probe_fails.store(false, std::memory_order_release); }
   /// Every I/O waits this long before it reaches the path (0: none).
   void set_latency(std::uint32_t id, std::uint64_t ns) noexcept {
-    paths_[id].latency_ns.store(ns, std::memory_order_relaxed);
+    path(id).latency_ns.store(ns, std::memory_order_relaxed);
   }
   /// The path is gone: its I/O and its probes fail with `s`.
   void path_down(std::uint32_t id, blk_status s = blk_status::transport) noexcept {
@@ -191,13 +207,13 @@ public:
   /// reinstating the path, or a late error can fail it again (as a late error would on a real
   /// transport).
   bool settled(std::uint32_t id) const noexcept {
-    const auto& p = paths_[id];
+    const auto& p = path(id);
     return p.busy.load(std::memory_order_seq_cst) == 0 && p.doomed.load(std::memory_order_seq_cst) == 0;
   }
+  /// How many I/Os dispatched to the path wait out their latency now (they have not reached it).
+  std::uint32_t delayed(std::uint32_t id) const noexcept { return path(id).waiting.load(std::memory_order_relaxed); }
   /// How many I/Os on the path were failed by injection.
-  std::uint64_t injected(std::uint32_t id) const noexcept {
-    return paths_[id].injected.load(std::memory_order_relaxed);
-  }
+  std::uint64_t injected(std::uint32_t id) const noexcept { return path(id).injected.load(std::memory_order_relaxed); }
 
 private:
   struct path_fault {
@@ -212,8 +228,9 @@ private:
     std::atomic<blk_status> probe_status{blk_status::transport};
     std::atomic<std::uint64_t> latency_ns{0};
     std::atomic<std::uint64_t> injected{0};
-    std::atomic<std::uint32_t> busy{0};   ///< submits deciding on the faults now
-    std::atomic<std::uint32_t> doomed{0}; ///< fail-after I/Os not yet reported
+    std::atomic<std::uint32_t> busy{0};    ///< submits deciding on the faults now
+    std::atomic<std::uint32_t> doomed{0};  ///< fail-after I/Os not yet reported
+    std::atomic<std::uint32_t> waiting{0}; ///< I/Os waiting out the latency
   };
   struct delayed_io {
     std::uint64_t due_ns;
@@ -221,6 +238,21 @@ private:
     io_type* io;
   };
   static bool later(const delayed_io& a, const delayed_io& b) noexcept { return a.due_ns > b.due_ns; }
+
+  std::optional<std::uint32_t> find_locked(std::string_view device) const noexcept {
+    for (std::size_t i = 0; i < paths_.size(); ++i)
+      if (paths_[i].device == device)
+        return std::uint32_t(i);
+    return std::nullopt;
+  }
+  path_fault& path(std::uint32_t id) noexcept {
+    std::lock_guard guard(mutex_);
+    return paths_[id];
+  }
+  const path_fault& path(std::uint32_t id) const noexcept {
+    std::lock_guard guard(mutex_);
+    return paths_[id];
+  }
 
   static std::optional<blk_status> take_failure(path_fault& p) noexcept {
     if (p.fails.load(std::memory_order_acquire))
@@ -234,17 +266,17 @@ private:
   static void inner_complete(void* ctx, io_type& io, blk_status s) noexcept {
     auto* self = static_cast<fault_injector*>(ctx);
     if (self->doomed_count_.load(std::memory_order_acquire) > 0) {
-      std::optional<std::uint32_t> id;
+      path_fault* doomed = nullptr;
       {
         std::lock_guard guard(self->mutex_);
         if (auto it = self->doomed_.find(&io); it != self->doomed_.end()) {
-          id = it->second;
+          doomed = it->second;
           self->doomed_.erase(it);
           self->doomed_count_.fetch_sub(1, std::memory_order_release);
         }
       }
-      if (id) {
-        auto& p = self->paths_[*id];
+      if (doomed) {
+        auto& p = *doomed;
         p.injected.fetch_add(1, std::memory_order_relaxed);
         s = p.after_status.load(std::memory_order_relaxed);
         self->sink_.complete(self->sink_.ctx, io, s);
@@ -267,8 +299,11 @@ private:
       }
       if (!ready.empty()) {
         lock.unlock();
-        for (auto& d : ready)
+        for (auto& d : ready) {
+          path_fault& p = *d.handle->fault; // the handle may go once the I/O is done; p stays
           inner_.submit(d.handle->inner, *d.io);
+          p.waiting.fetch_sub(1, std::memory_order_relaxed);
+        }
         ready.clear();
         lock.lock();
         continue;
@@ -284,14 +319,13 @@ private:
 
   B inner_;
   completion_sink<io_type> sink_;
-  std::deque<path_fault> paths_; // grows only in open_path; elements never move
-
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
+  std::deque<path_fault> paths_; // one per token; grows only in open_path, elements never move; guarded by mutex_
   std::condition_variable wake_;
-  std::vector<delayed_io> delayed_;                    // heap by due time; guarded by mutex_
-  std::unordered_map<io_type*, std::uint32_t> doomed_; // fail-after I/Os and their path; guarded by mutex_
-  std::atomic<std::size_t> doomed_count_{0};           // doomed_.size(), read without the lock
-  bool stopping_ = false;                              // guarded by mutex_
+  std::vector<delayed_io> delayed_;                  // heap by due time; guarded by mutex_
+  std::unordered_map<io_type*, path_fault*> doomed_; // fail-after I/Os and their path; guarded by mutex_
+  std::atomic<std::size_t> doomed_count_{0};         // doomed_.size(), read without the lock
+  bool stopping_ = false;                            // guarded by mutex_
   std::thread timer_;
 };
 

@@ -1,5 +1,5 @@
 // fault_injector around a real backend: failing a path's I/O before or after it reaches the path,
-// the next N I/Os only, latency, probe failures, and path_down/path_up.
+// the next N I/Os only, latency, probe failures, and path_down/path_up; faults kept per token.
 
 #include "../../examples/adapters/fault_injection.hpp"
 
@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <deque>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -28,6 +29,7 @@ namespace {
 struct injector_rig {
   char name[32] = "/tmp/mpath-fault-XXXXXX";
   int fd = ::mkstemp(name);
+  std::string link = std::string(name) + "-b"; // the second path: another name of the file
   adapter_tests::collector done;
   std::deque<block_io> ios; // outlive the backend: it may still finish I/O when it goes
   std::vector<unsigned char> buf = std::vector<unsigned char>(4096, 0x11);
@@ -36,13 +38,15 @@ struct injector_rig {
 
   injector_rig() {
     REQUIRE(::ftruncate(fd, 1 << 16) == 0);
+    REQUIRE(::link(name, link.c_str()) == 0);
     backend.set_sink(done.sink());
     a = *backend.open_path(name);
-    b = *backend.open_path(name);
+    b = *backend.open_path(link);
   }
   ~injector_rig() {
     ::close(fd);
     ::unlink(name);
+    ::unlink(link.c_str());
   }
   block_io& write_at(std::uint64_t off) {
     auto& io = ios.emplace_back();
@@ -71,9 +75,41 @@ TEST_CASE("fault_injector: paths are found by their token and numbered in open o
   injector_rig rig;
   CHECK(rig.backend.path_count() == 2);
   CHECK(rig.backend.find(rig.name) == 0u); // the first of the two
+  CHECK(rig.backend.find(rig.link) == 1u);
   CHECK_FALSE(rig.backend.find("/dev/none").has_value());
   CHECK(rig.a.id == 0);
   CHECK(rig.b.id == 1);
+}
+
+TEST_CASE("fault_injector: a token opened again, as by a reload, is the same path with the same faults") {
+  injector_rig rig;
+  auto again = rig.backend.open_path(rig.link); // a new descriptor of the same path
+  REQUIRE(again.has_value());
+  CHECK(again->id == 1);
+  CHECK(again->inner.fd != rig.b.inner.fd);
+  CHECK(rig.backend.path_count() == 2);
+  CHECK(rig.backend.inner().path_count() == 3);
+
+  rig.backend.fail_io(1, blk_status::offline);
+  CHECK(rig.run(rig.b, rig.write_at(0)) == blk_status::offline);  // the old handle
+  CHECK(rig.run(*again, rig.write_at(0)) == blk_status::offline); // and the new one
+  CHECK(rig.run(rig.a, rig.write_at(0)) == blk_status::ok);
+  CHECK(rig.backend.injected(1) == 2);
+  CHECK(rig.on_disk(0) == 0x11);
+
+  // A fail-after I/O still on its way through the old descriptor keeps the token unsettled.
+  rig.backend.fail_io(1, blk_status::timeout, fault_when::after);
+  rig.backend.set_latency(1, 50'000'000);
+  auto& io = rig.write_at(4096);
+  rig.backend.submit(rig.b, io);
+  rig.backend.path_up(1);
+  CHECK_FALSE(rig.backend.settled(1));
+  CHECK(rig.done.wait(io) == blk_status::timeout);
+  for (int i = 0; i < 1000 && !rig.backend.settled(1); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  CHECK(rig.backend.settled(1));
+  rig.backend.set_latency(1, 0);
+  CHECK(rig.run(*again, rig.write_at(8192)) == blk_status::ok);
 }
 
 TEST_CASE("fault_injector: failing before the path leaves the data alone") {
@@ -120,6 +156,8 @@ TEST_CASE("fault_injector: latency delays I/O before it reaches the path") {
   rig.backend.set_latency(1, 10'000'000'000);
   auto& late = rig.write_at(4096);
   rig.backend.submit(rig.b, late);
+  CHECK(rig.backend.delayed(1) == 1);
+  CHECK(rig.backend.delayed(0) == 0);
 }
 
 TEST_CASE("fault_injector: probes fail on demand, path_down and path_up") {
