@@ -1,7 +1,8 @@
 #pragma once
 // Everything a product needs from mpath, in one include: the engine (the kernel's dm-multipath
 // target), the mapped device around it that reloads tables, its selectors and hardware-handler
-// seams, the thread executor, and the health layer (multipathd's half). Not included: mpath/testing/ (the simulation, the reference models and the
+// seams, the thread executor, the health layer (multipathd's half), and seed 003's front end
+// (docs/seed2003.md). Not included: mpath/testing/ (the simulation, the reference models and the
 // property-test harness), which a product's tests include on their own.
 
 #include <mpath/error.hpp>
@@ -15,6 +16,7 @@
 #include <mpath/path_selector.hpp>
 #include <mpath/priority_group.hpp>
 #include <mpath/requeue_list.hpp>
+#include <mpath/seed2003.hpp>
 #include <mpath/selector_set.hpp>
 #include <mpath/selectors.hpp>
 #include <mpath/table.hpp>

@@ -51,7 +51,8 @@ struct engine_options {
   std::uint32_t queue_if_no_path_timeout_secs = 0;
   /// Seed 003's failure-maximum (product.md §6): a path is failed only at its Nth consecutive path
   /// error (a success forgets them); the I/Os that erred before are retried through normal path
-  /// choice. 0 and 1 = the kernel: fail at the first.
+  /// choice. 0 and 1 = the kernel: fail at the first. A path's own threshold
+  /// (`basic_path::set_failure_threshold`, seed 003's per-path value) overrides it.
   std::uint32_t path_failure_threshold = 1;
   /// Seed 001 (md multipath never fails its last disk): a path error on the last valid path
   /// completes that I/O with its error and leaves the path valid; messages and the health layer
@@ -1141,7 +1142,9 @@ private:
   /// A path error on `p` that the handler would fail it for, with the engine options applied
   /// (product.md §6): by default, and always with the kernel's settings, the path fails.
   error_outcome fail_path_on_error(path_type& p) noexcept {
-    std::uint32_t threshold = path_failure_threshold_.load(std::memory_order_relaxed);
+    std::uint32_t threshold = p.failure_threshold(); // a path's own threshold wins (seed 003, §9)
+    if (threshold == 0)
+      threshold = path_failure_threshold_.load(std::memory_order_relaxed);
     bool keep_last = keep_last_path_.load(std::memory_order_relaxed);
     std::lock_guard guard(lock_);
     if (p.is_active()) {

@@ -64,6 +64,10 @@ public:
       consecutive_errors_.store(0, std::memory_order_relaxed);
   }
   std::uint32_t consecutive_errors() const noexcept { return consecutive_errors_.load(std::memory_order_relaxed); }
+  /// This path's own path_failure_threshold (seed 003 had a failure-maximum per path, product.md
+  /// §9); 0 = the engine's option. Any thread, any time; read only when the path errs.
+  void set_failure_threshold(std::uint32_t n) noexcept { failure_threshold_.store(n, std::memory_order_relaxed); }
+  std::uint32_t failure_threshold() const noexcept { return failure_threshold_.load(std::memory_order_relaxed); }
 
 private:
   std::string device_;
@@ -73,6 +77,7 @@ private:
   std::atomic<bool> active_{true};
   std::atomic<std::uint32_t> fail_count_{0};
   std::atomic<std::uint32_t> consecutive_errors_{0};
+  std::atomic<std::uint32_t> failure_threshold_{0};
 };
 
 } // namespace mpath::inline v0

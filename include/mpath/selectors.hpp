@@ -4,6 +4,7 @@
 #include <mpath/selector_set.hpp>
 #include <mpath/selectors/historical_service_time.hpp>
 #include <mpath/selectors/io_affinity.hpp>
+#include <mpath/selectors/load_balance_2003.hpp>
 #include <mpath/selectors/queue_length.hpp>
 #include <mpath/selectors/round_robin.hpp>
 #include <mpath/selectors/service_time.hpp>
@@ -15,7 +16,8 @@ namespace mpath::inline v0 {
 /// selectors::fixed_cpus<N>>` instead gives it a configured CPU count. These are the threaded
 /// variants (threaded_sync); an engine builds each selector with its traits' policy
 /// (`rebind_selectors_t<Traits::selectors, selector_sync_for<Traits>>`), so one whose lock is
-/// `null_lock` gets `basic_round_robin<single_thread_sync>` and so on.
+/// `null_lock` gets `basic_round_robin<single_thread_sync>` and so on. Seed 003's
+/// load-balance-2003 is not among them: `seed2003::traits` names it for the engines of 2003 tables.
 using default_selectors = selector_set<selectors::round_robin, selectors::queue_length, selectors::service_time,
                                        selectors::historical_service_time, selectors::io_affinity>;
 
