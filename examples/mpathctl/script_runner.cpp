@@ -13,7 +13,8 @@ namespace mpathctl {
 
 int run_script(std::istream& in, std::ostream& out) {
   using device = mpath::testing::health_sim_device<>;
-  return mpath::testing::run_script<device>(in, out, &mpath::testing::make_health_sim_target<>);
+  return mpath::testing::run_script<device>(in, out, &mpath::testing::make_health_sim_target<>,
+                                            &mpath::testing::make_seed2003_sim_target);
 }
 
 extern const std::string_view help_text;
@@ -39,6 +40,17 @@ COMMANDS (NAME is a device name, PATH a path token of its table)
   create NAME PARAMS...       create a device from multipath target parameters (what follows
                               `multipath` in a dm table line; a leading `0 <len> multipath` is
                               accepted). The device starts resumed with no I/O. Prints nothing.
+  create2003 NAME PARAMS...   create a device from seed 003's (the 2003 dm-multipath's)
+                              parameters, six words per path: PATH PRIORITY N|L|M MIN-IOS
+                              FAILURE-MAXIMUM REACTIVATION-TIMEOUT. One group per priority,
+                              highest first; N stays on a path until it fails, L moves to the
+                              next path of its priority every MIN-IOS I/Os, M too but only to a
+                              path of no higher weighted latency; a path fails at its
+                              FAILURE-MAXIMUM-th path error in a row; REACTIVATION-TIMEOUT
+                              seconds after it failed a test read (the path's probe state) is
+                              sent, and the path reinstated if it succeeds. table and status
+                              print seed 003's formats; policy, prio, log, topology and reload
+                              do not apply. Prints nothing, or error: EINVAL: dm-multipath: ...
   remove NAME                 destroy the device; I/O it still holds fails. Prints nothing.
   reload NAME PARAMS...       load a new table into the live device as multipathd does (noflush
                               suspend, swap, resume): held and queued I/O goes to the new table,
@@ -86,7 +98,7 @@ COMMANDS (NAME is a device name, PATH a path token of its table)
                               first tick 1000 ms later. Prints nothing, or error: EINVAL: ...
   probe NAME PATH up|down|ghost|pending|timeout|shaky
                               what the simulated path checker answers for PATH from now on
-                              (default up)
+                              (default up); for a create2003 device, what its test reads find
   prio NAME PATH N            what the simulated prioritizer answers for PATH (default 1)
   log NAME                    print and clear what the health layer did, in multipathd's words
   topology NAME               print the device as multipath -ll shows it
@@ -96,6 +108,9 @@ OUTPUT
   Commands not listed here print nothing.
   table, status   the kernel's text without its trailing blank, e.g.
                   2 0 1 0 2 1 A 0 2 2 8:16 A 0 0 1 8:32 A 0 8192 4 E 0 2 0 8:48 A 0 8:64 A 0
+                  and for a create2003 device seed 003's: table 8:16 1 L 2 3 10 8:32 1 N 1 1 0,
+                  status 8:16 O 8:32 I(4/0)[1] (O usable; I(seconds since failed/timeout);
+                  [failures] when not 0)
   message         ok
   stats           submitted=N ok=N failed=N queued=N inflight=N
                   PATH dispatched=N inflight=N        (one line per path, table order; after

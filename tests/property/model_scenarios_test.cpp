@@ -34,12 +34,14 @@ std::string read(const std::filesystem::path& p) {
   return s.str();
 }
 
-/// Runs a script on reference models (one per device, the kernel's with multipathd's on top): the
-/// same interpreter mpathctl runs, over the models instead of the engine and the health monitor.
+/// Runs a script on reference models (one per device, the kernel's with multipathd's on top, or
+/// seed 003's for create2003): the same interpreter mpathctl runs, over the models instead of the
+/// engine, the health monitor and the seed 003 front end.
 std::pair<std::string, int> run_on_model(const std::string& script) {
   std::istringstream in(script);
   std::ostringstream out;
-  int status = mt::run_script<mt::health_reference_model>(in, out, &mt::make_health_model_target);
+  int status = mt::run_script<mt::health_reference_model>(in, out, &mt::make_health_model_target,
+                                                          &mt::make_seed2003_model_target);
   return {out.str(), status};
 }
 

@@ -14,6 +14,8 @@
 #include <mpath/testing/health_model.hpp>
 #include <mpath/testing/health_sim.hpp>
 #include <mpath/testing/model.hpp>
+#include <mpath/testing/seed2003_model.hpp>
+#include <mpath/testing/seed2003_sim.hpp>
 #include <mpath/testing/sim.hpp>
 
 #include <algorithm>
@@ -131,6 +133,7 @@ struct script_step {
     log,
     reload,
     topology,
+    create2003, ///< product.md §9: a device from seed 003's parameters
   };
   static constexpr std::uint64_t all = std::numeric_limits<std::uint64_t>::max();
 
@@ -185,6 +188,7 @@ struct script_step {
              (key == "keep_last_path" ? (flag ? "on" : "off") : std::to_string(count));
     case kind::events: return "events " + n;
     case kind::create: return joined("create " + n);
+    case kind::create2003: return joined("create2003 " + n);
     case kind::reload: return joined("reload " + n);
     case kind::topology: return "topology " + n;
     case kind::remove: return "remove " + n;
@@ -219,6 +223,7 @@ namespace detail {
 inline constexpr std::size_t script_many = script_many_args;
 inline constexpr script_command_spec script_commands[] = {
     {"create", "create NAME PARAMS...", 2, script_many, false, script_step::kind::create},
+    {"create2003", "create2003 NAME PARAMS...", 2, script_many, false, script_step::kind::create2003},
     {"reload", "reload NAME PARAMS...", 2, script_many, true, script_step::kind::reload},
     {"topology", "topology NAME", 1, 1, true, script_step::kind::topology},
     {"remove", "remove NAME", 1, 1, true, script_step::kind::remove},
@@ -303,6 +308,7 @@ inline result<script_step> parse_script_words(std::span<const std::string> words
     s.name = args[0];
   switch (spec->what) {
   case k::create:
+  case k::create2003:
   case k::reload:
   case k::policy:
   case k::message: s.words.assign(args.begin() + 1, args.end()); break;
@@ -694,6 +700,137 @@ inline std::vector<std::string> run_step(health_reference_model& m, const script
   }
 }
 
+// ------------------------------------------------------------------------------------- create2003
+
+/// A device that `create2003` made (product.md §9). It has a type of its own, beside the script's
+/// Target, so that a target without seed 003 support (the reference models) needs nothing for it.
+class script_device_2003 {
+public:
+  virtual ~script_device_2003() = default;
+  /// As script_target_problem: a usage problem of `s` on this device, or nothing.
+  virtual std::optional<std::string> problem(const script_step& s) = 0;
+  /// Runs a device-level step; returns what mpathctl prints.
+  virtual std::vector<std::string> run(const script_step& s) = 0;
+};
+
+/// Makes a `create2003` device from the seed's parameters, or the seed's (then the engine's) error.
+using script_factory_2003 = std::function<result<std::unique_ptr<script_device_2003>>(std::string_view params)>;
+
+namespace detail {
+/// The commands a create2003 device refuses, whichever runs it: the multipathd half (`policy`,
+/// `prio`, `log`, `topology`) and `reload` do not apply, the seed's own daemon being its
+/// reactivation.
+inline std::optional<std::string> seed2003_inapplicable(const script_step& s) {
+  using k = script_step::kind;
+  if (s.what == k::policy || s.what == k::prio || s.what == k::log || s.what == k::topology || s.what == k::reload)
+    return "'" + std::string(script_command_of(s.what).word) + "' does not apply to a create2003 device (" +
+           std::string(script_command_of(s.what).synopsis) + ")";
+  return std::nullopt;
+}
+} // namespace detail
+
+/// The engine's seed 003 device (seed2003_sim.hpp) as a script device: the sim device's steps,
+/// the seed's TABLE and INFO for `table` and `status`, `stats` in the seed's table order, and
+/// `probe` setting what a test read finds.
+template <class Traits = seed2003::traits<sim_traits>> class seed2003_script_device final : public script_device_2003 {
+public:
+  explicit seed2003_script_device(std::unique_ptr<seed2003_sim_device<Traits>> d) : d_(std::move(d)) {}
+
+  std::optional<std::string> problem(const script_step& s) override {
+    if (auto p = detail::seed2003_inapplicable(s))
+      return p;
+    return script_target_problem(d_->device(), s);
+  }
+
+  std::vector<std::string> run(const script_step& s) override {
+    using k = script_step::kind;
+    switch (s.what) {
+    case k::table: return {strip_trailing_blank(d_->status(status_type::table))};
+    case k::status: return {strip_trailing_blank(d_->status(status_type::info))};
+    case k::probe: d_->probe(s.path, s.check); return {};
+    case k::stats: {
+      // The engine's groups order paths by priority; the seed's list is the order to print.
+      auto all = d_->device().backend().paths();
+      std::vector<sim_backend::path_state> ordered;
+      for (const auto& p : d_->front_end().parameters().paths)
+        for (const auto& b : all)
+          if (b.device == p.device)
+            ordered.push_back(b);
+      std::vector<std::string> out;
+      detail::script_stats_lines(d_->device().stats(), ordered, out);
+      return out;
+    }
+    default: return run_step(d_->device(), s);
+    }
+  }
+
+private:
+  std::unique_ptr<seed2003_sim_device<Traits>> d_;
+};
+
+/// The reference model of a create2003 device (seed2003_model.hpp) as a script device.
+class seed2003_model_script_device final : public script_device_2003 {
+public:
+  explicit seed2003_model_script_device(const seed2003::params& p) : m_(p) {}
+
+  std::optional<std::string> problem(const script_step& s) override {
+    if (auto p = detail::seed2003_inapplicable(s))
+      return p;
+    const auto& c = script_command_of(s.what);
+    if (!seed2003_model::modelled(c.word, s.words, s.status))
+      return "'" + std::string(c.word) + "' is not modelled for a create2003 device (" + std::string(c.synopsis) + ")";
+    return script_target_problem(m_.devices(), false, s);
+  }
+
+  std::vector<std::string> run(const script_step& s) override {
+    using k = script_step::kind;
+    switch (s.what) {
+    case k::io: m_.io(std::size_t(s.count), s.bytes); break;
+    case k::complete:
+      m_.complete(s.path, s.count == script_step::all ? ~std::size_t{0} : std::size_t(s.count), s.status);
+      break;
+    case k::fault: m_.fault(s.path, s.flag); break;
+    case k::probe: m_.probe(s.path, s.check); break;
+    case k::run: m_.run(); break;
+    case k::sleep: m_.sleep(s.count); break;
+    case k::message: {
+      auto problem = m_.message(s.words);
+      return {problem.empty() ? std::string("ok") : script_error_line(EINVAL, problem)};
+    }
+    case k::events: return m_.take_events();
+    case k::table: return {strip_trailing_blank(m_.table_status())};
+    case k::status: return {strip_trailing_blank(m_.info())};
+    case k::stats: {
+      std::vector<std::string> out;
+      auto st = m_.stats();
+      detail::script_stats_lines(st, st.paths, out);
+      return out;
+    }
+    default: break;
+    }
+    return {};
+  }
+
+private:
+  seed2003_model m_;
+};
+
+/// `create2003` on the reference model, for the model's scenario test.
+inline result<std::unique_ptr<script_device_2003>> make_seed2003_model_target(std::string_view params) {
+  auto p = seed2003::parse_params(params);
+  if (!p)
+    return std::move(p).err();
+  return std::unique_ptr<script_device_2003>(std::make_unique<seed2003_model_script_device>(*p));
+}
+
+/// `create2003` over the engine, what mpathctl uses.
+inline result<std::unique_ptr<script_device_2003>> make_seed2003_sim_target(std::string_view params) {
+  auto d = seed2003_sim_device<>::create(params);
+  if (!d)
+    return std::move(d).err();
+  return std::unique_ptr<script_device_2003>(std::make_unique<seed2003_script_device<>>(std::move(*d)));
+}
+
 // ------------------------------------------------------------------------------------- scripts
 
 /// Makes the device NAME from `create`'s parameters, or the constructor's error.
@@ -733,7 +870,9 @@ result<std::unique_ptr<health_sim_device<Traits>>> make_health_sim_target(std::s
 /// Interprets script lines over devices of type Target, printing what mpathctl prints.
 template <class Target> class script_interpreter {
 public:
-  script_interpreter(std::ostream& out, script_factory<Target> make) : out_(out), make_(std::move(make)) {}
+  /// `make2003` makes `create2003`'s devices; without one, create2003 is a usage error.
+  script_interpreter(std::ostream& out, script_factory<Target> make, script_factory_2003 make2003 = {})
+      : out_(out), make_(std::move(make)), make2003_(std::move(make2003)) {}
 
   /// Runs line `number` of a script.
   void line(std::string_view text, std::size_t number) {
@@ -745,8 +884,7 @@ public:
     // then whether NAME exists, then the arguments themselves.
     const script_command_spec* spec = find_script_command(words[0]);
     std::size_t nargs = words.size() - 1;
-    if (spec && nargs >= spec->min_args && nargs <= spec->max_args && spec->needs_device &&
-        devices_.find(words[1]) == devices_.end()) {
+    if (spec && nargs >= spec->min_args && nargs <= spec->max_args && spec->needs_device && !exists(words[1])) {
       usage("no device named '" + words[1] + "' (create it first)");
       return;
     }
@@ -768,9 +906,13 @@ public:
       out_ << joined << '\n';
       return;
     }
-    if (s.what == k::create) {
-      if (devices_.count(s.name)) {
-        usage("device '" + s.name + "' already exists (create NAME PARAMS...)");
+    if (s.what == k::create || s.what == k::create2003) {
+      if (exists(s.name)) {
+        usage("device '" + s.name + "' already exists (" + std::string(script_command_of(s.what).synopsis) + ")");
+        return;
+      }
+      if (s.what == k::create2003) {
+        create2003(s);
         return;
       }
       std::string params;
@@ -782,6 +924,10 @@ public:
         return;
       }
       devices_.emplace(s.name, std::move(*made));
+      return;
+    }
+    if (auto seed = devices2003_.find(s.name); seed != devices2003_.end()) {
+      run2003(seed, s);
       return;
     }
     auto it = devices_.find(s.name);
@@ -813,16 +959,48 @@ private:
     usage_seen_ = true;
   }
 
+  bool exists(std::string_view name) const { return devices_.count(name) != 0 || devices2003_.count(name) != 0; }
+
+  void create2003(const script_step& s) {
+    if (!make2003_) {
+      usage("create2003 is not supported by this target (" + std::string(script_command_of(s.what).synopsis) + ")");
+      return;
+    }
+    auto made = make2003_(s.params());
+    if (!made) {
+      out_ << script_error_line(made.err().code, made.err().text) << '\n';
+      return;
+    }
+    devices2003_.emplace(s.name, std::move(*made));
+  }
+
+  template <class It> void run2003(It it, const script_step& s) {
+    if (s.what == script_step::kind::remove) {
+      devices2003_.erase(it);
+      return;
+    }
+    if (auto problem = it->second->problem(s)) {
+      usage(*problem);
+      return;
+    }
+    for (const auto& l : it->second->run(s))
+      out_ << l << '\n';
+  }
+
   std::ostream& out_;
   script_factory<Target> make_;
+  script_factory_2003 make2003_;
   std::map<std::string, std::unique_ptr<Target>, std::less<>> devices_;
+  std::map<std::string, std::unique_ptr<script_device_2003>, std::less<>> devices2003_;
   std::size_t line_ = 0;
   bool usage_seen_ = false;
 };
 
 /// Runs a whole script; returns mpathctl's exit status: 2 if a line was not understood, else 0.
-template <class Target> int run_script(std::istream& in, std::ostream& out, script_factory<Target> make) {
-  script_interpreter<Target> interp(out, std::move(make));
+/// `make2003` makes `create2003`'s devices (none: create2003 is a usage error).
+template <class Target>
+int run_script(std::istream& in, std::ostream& out, script_factory<Target> make, script_factory_2003 make2003 = {}) {
+  script_interpreter<Target> interp(out, std::move(make), std::move(make2003));
   std::string text;
   for (std::size_t number = 1; std::getline(in, text); ++number)
     interp.line(text, number);
