@@ -100,7 +100,10 @@ constexpr blk_status nbd_errno_to_blk_status(int err) noexcept {
 }
 
 struct nbd_options {
-  std::uint32_t timeout_ms = 5000;  ///< per command, and per connection attempt
+  std::uint32_t timeout_ms = 5000; ///< per command (and per connection attempt, unless set below)
+  /// per connection attempt (TCP handshake and NBD negotiation, which take round trips an I/O does
+  /// not); 0: timeout_ms
+  std::uint32_t connect_timeout_ms = 0;
   std::uint32_t quiesce_ms = 0;     ///< hold the I/O of a dropped connection this long (see above)
   std::uint32_t max_in_flight = 64; ///< commands per connection; more wait in the adapter
   std::uint32_t max_paths = 64;
@@ -125,6 +128,8 @@ public:
       options_.max_in_flight = 1;
     if (options_.timeout_ms == 0)
       options_.timeout_ms = 1;
+    if (options_.connect_timeout_ms == 0)
+      options_.connect_timeout_ms = options_.timeout_ms;
     paths_.resize(options_.max_paths);
     fds_.resize(std::size_t(options_.max_paths) + 1);
     polled_.resize(options_.max_paths);
@@ -189,7 +194,7 @@ public:
 
   /// Reads `probe_bytes` at offset 0 through the path's connection, with the timeout. A dead
   /// connection is connected again first: a successful probe is what brings a path back. Never
-  /// blocks longer than about two timeouts (connect, then read).
+  /// blocks longer than the connect timeout plus the I/O timeout.
   blk_status probe(handle_type& h) noexcept {
     auto& p = *paths_[h.id];
     std::lock_guard serial(p.probe_mutex); // one probe or reconnect of a path at a time
@@ -309,7 +314,7 @@ private:
       rc = nbd_aio_connect_tcp(h, host.c_str(), port.c_str());
     }
     int err = rc < 0 ? nbd_get_errno() : 0;
-    std::uint64_t deadline = steady_ns() + std::uint64_t(options_.timeout_ms) * 1000000;
+    std::uint64_t deadline = steady_ns() + std::uint64_t(options_.connect_timeout_ms) * 1000000;
     while (err == 0 && !nbd_aio_is_ready(h)) {
       if (nbd_aio_is_dead(h) || nbd_aio_is_closed(h)) {
         err = nbd_get_errno();

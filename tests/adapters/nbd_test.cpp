@@ -261,7 +261,7 @@ TEST_CASE("nbd: a command not answered in time completes as timeout exactly once
   std::string file = make_file(dir, "data", 1 << 20);
   nbdkit_server srv({.file = file, .delay = "rdelay=1", .log = dir / "delay.log"}); // reads take 1 s
   REQUIRE(srv.start());
-  nbd_backend backend({.timeout_ms = 200});
+  nbd_backend backend({.timeout_ms = 200, .connect_timeout_ms = 1000});
   adapter_tests::collector c;
   backend.set_sink(c.sink());
   auto h = backend.open_path(srv.token());
@@ -275,7 +275,8 @@ TEST_CASE("nbd: a command not answered in time completes as timeout exactly once
   auto t0 = std::chrono::steady_clock::now();
   test_io first(block_io::op::read, 0), second(block_io::op::read, bs);
   backend.submit(*h, first.io);
-  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  // Far enough behind that a loop delayed by a loaded machine still finds only `first` expired.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
   backend.submit(*h, second.io);
   CHECK(c.wait(first.io) == blk_status::timeout);
   double waited = ms_since(t0);
@@ -329,7 +330,7 @@ TEST_CASE("nbd: a write that timed out is not applied after its retry (nbdkit ab
   std::string file = make_file(dir, "data", 1 << 20);
   nbdkit_server srv({.file = file, .delay = "wdelay=1", .log = dir / "delay.log"});
   REQUIRE(srv.start());
-  nbd_backend backend({.timeout_ms = 200});
+  nbd_backend backend({.timeout_ms = 200, .connect_timeout_ms = 1000});
   adapter_tests::collector c;
   backend.set_sink(c.sink());
   auto h = backend.open_path(srv.token());
@@ -579,7 +580,7 @@ TEST_CASE("nbd integrity: two nbdkit servers of one file, a seeded schedule of r
   }
   int fd = ::open(file.c_str(), O_RDWR | O_CLOEXEC);
   REQUIRE(fd >= 0);
-  nbd_backend backend({.timeout_ms = 200});
+  nbd_backend backend({.timeout_ms = 200, .connect_timeout_ms = 1000});
   std::vector<std::string> tokens{srv[0]->token(), srv[1]->token()};
   std::map<std::string, fault_stats> stats;
   std::size_t lost = 0;
@@ -716,7 +717,8 @@ TEST_CASE("nbd: a black-holed path (link down, no reset) is seen by the timeout 
   REQUIRE(near.start());
   int fd = ::open(file.c_str(), O_RDWR | O_CLOEXEC);
   REQUIRE(fd >= 0);
-  nbd_backend backend({.timeout_ms = 200});
+  nbd_backend backend(
+      {.timeout_ms = 200, .connect_timeout_ms = 1000}); // a fresh veth: the first connect may wait for ARP
   std::vector<std::string> tokens{"nbd://" + far.token(), near.token()};
   std::size_t lost = 0;
   std::uint64_t wrong = 0;
