@@ -2,6 +2,7 @@
 // equivalent kernel table, and the front end over a simulated engine (testing/seed2003_sim.hpp):
 // TABLE and INFO after each step, per-path failure maxima, and reactivation by test read.
 
+#include <mpath/health/probe_checker.hpp>
 #include <mpath/seed2003.hpp>
 #include <mpath/testing/seed2003_sim.hpp>
 
@@ -207,4 +208,35 @@ TEST_CASE("seed2003: a reinstatement forgets the weighted latency of every prior
   CHECK(engine.message("reinstate_path 8:48"));
   dev.run();
   CHECK(engine.status(status_type::info) == "2 0 0 0 2 1 A 0 2 1 8:16 A 0 0 8:32 A 0 0 E 0 1 1 8:48 A 1 0 ");
+}
+
+TEST_CASE("seed2003: in code, over an engine and the directio-like probe_checker (docs/seed2003.md)") {
+  using traits = mpath::seed2003::traits<mt::sim_traits>;
+  using engine_type = mpath::multipath<mt::sim_backend, mt::manual_executor, traits>;
+  using checker_type = mpath::health::probe_checker<mt::sim_backend, mt::manual_executor>;
+  mt::sim_backend backend;
+  mt::manual_executor exec;
+  auto params = mpath::seed2003::parse_params("sda 1 L 16 3 10 sdb 1 L 16 3 10 sdc 0 N 0 1 30");
+  REQUIRE(params);
+  auto engine = engine_type::create(backend, exec, mpath::seed2003::to_table(*params));
+  REQUIRE(engine);
+  {
+    checker_type checker(backend, exec); // the test read: one block read through the backend's probe
+    mpath::seed2003::front_end<engine_type, checker_type> seed(**engine, checker, *params);
+    backend.set_event_listener({&decltype(seed)::forward_event, &seed});
+    CHECK(seed.status(status_type::table) == "sda 1 L 16 3 10 sdb 1 L 16 3 10 sdc 0 N 1 1 30 ");
+    backend.set_probe_result("sda", blk_status::transport);
+    CHECK((*engine)->message("fail_path sda"));
+    exec.run();
+    exec.advance(10'000'000'000); // the probe runs as deferred work, and answers down
+    CHECK(checker.probes() == 1);
+    CHECK(seed.status(status_type::info) == "sda I(0/10)[1] sdb O sdc O ");
+    backend.set_probe_result("sda", blk_status::ok);
+    exec.advance(10'000'000'000);
+    CHECK(checker.probes() == 2);
+    CHECK(seed.status(status_type::info) == "sda O[1] sdb O sdc O ");
+    backend.set_event_listener({});
+    seed.stop([&] { exec.run(); });
+  }
+  (*engine)->shutdown([&] { exec.run(); });
 }
